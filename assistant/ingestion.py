@@ -1,0 +1,102 @@
+"""Ingest files into a collection: load, chunk, embed in batches, report what changed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.loaders import IngestError, find_files, load
+from ingest.records import Chunk, Document
+from store.collection import Collection
+
+log = logging.getLogger(__name__)
+BATCH_CHUNKS = 256  # new chunks embedded together: large enough to keep the encoder busy
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, message)
+    chunks: int = 0  # chunks of the added and updated files
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks in {self.seconds:.1f} s"
+        )
+
+
+ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current file)
+
+
+def ingest_paths(
+    collection: Collection,
+    paths: Iterable[str | Path],
+    chunking: ChunkingConfig,
+    max_bytes: int,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest files and folders. Unknown paths raise IngestError before anything is written."""
+    started = time.perf_counter()
+    paths = list(paths)
+    files = find_files(paths)
+    report = IngestReport()
+    batch: list[tuple[Document, list[Chunk]]] = []
+    for done, path in enumerate(files, start=1):
+        if progress:
+            progress(done - 1, len(files), path.name)
+        try:
+            doc = load(path, max_bytes=max_bytes)
+        except IngestError as exc:
+            log.warning("%s", exc)
+            report.failed.append((str(path), str(exc)))
+            continue
+        if collection.status_of(doc) == "unchanged":
+            report.unchanged.append(doc.source)
+            continue
+        batch.append((doc, chunk_document(doc, chunking)))
+        if sum(len(chunks) for _, chunks in batch) >= BATCH_CHUNKS:
+            _flush(collection, batch, report)
+    _flush(collection, batch, report)
+    if prune:
+        report.removed = prune_missing(collection, paths)
+    if progress:
+        progress(len(files), len(files), "")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _flush(collection: Collection, batch: list[tuple[Document, list[Chunk]]], report: IngestReport) -> None:
+    if not batch:
+        return
+    for result in collection.put(batch):
+        {"added": report.added, "updated": report.updated, "unchanged": report.unchanged}[result.status].append(
+            result.source
+        )
+        if result.status != "unchanged":
+            report.chunks += result.chunks
+    batch.clear()
+
+
+def prune_missing(collection: Collection, paths: Sequence[str | Path]) -> list[str]:
+    """Remove stored sources under ``paths`` whose files no longer exist."""
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    gone = [
+        entry.source
+        for entry in collection.sources()
+        if not Path(entry.source).exists() and any(_is_under(Path(entry.source), root) for root in roots)
+    ]
+    return collection.remove(gone) if gone else []
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents

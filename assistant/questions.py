@@ -1,0 +1,198 @@
+"""Reading a question: its terms, what kind of answer it expects, and follow-up rewriting.
+
+These are the deterministic checks behind abstention. A similarity threshold only catches
+off-topic questions; an on-topic question about something the documents lack (a year, a name, an
+outcome) looks as similar as an answerable one, so we also ask: does the evidence contain the
+question's specifics, and an answer of the expected type (a date for "when", a number for
+"how many", a name for "who")?
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.records import Message
+
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(r"(?<![\w-])\d[\d,.]*(?:s)?(?![\w-])")
+MONTHS = """
+    january february march april may june july august september october november december
+""".split()
+NUMBER_WORDS = set(
+    """
+    one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty
+    sixty seventy eighty ninety hundred thousand million billion trillion once twice thrice half
+    percent first second third fourth fifth
+""".split()
+)
+TIME_WORDS = {"since", "until", "ago", "decade", "century", "yesterday", "today", "week", "month", "year"}
+STOPWORDS = set(
+    """
+    a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me
+    more most my myself no nor not now of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they
+    this those through to too under until up very was we were what when where which while who whom
+    whose why will with would you your yours yourself yourselves also did does done get got make
+    made say said tell told according article author document documents text mention mentioned
+    describe described please know
+""".split()
+)
+WH_WORDS = {"who", "whom", "whose", "what", "when", "where", "which", "why", "how"}
+_DEPENDENT = {"it", "its", "that", "this", "they", "them", "their", "there", "he", "she", "him", "her",
+              "his", "those", "these", "then", "same", "one"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    return [_strip_possessive(w) for w in _WORD.findall(text)]
+
+
+def _strip_possessive(word: str) -> str:
+    return re.sub(r"['’]s$", "", word)
+
+
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word.lower())
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the words that carry meaning (no stopwords, no one-letter words)."""
+    return [stem(w) for w in words(text) if len(w) > 1 and w.lower() not in STOPWORDS]
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionProfile:
+    text: str
+    expects: str | None  # "date" | "number" | "name" | None
+    specifics: tuple[str, ...]  # numbers and proper names the evidence must contain
+    stems: tuple[str, ...]
+
+
+def profile(question: str) -> QuestionProfile:
+    return QuestionProfile(question, expected_type(question), specifics(question), tuple(content_stems(question)))
+
+
+def expected_type(question: str) -> str | None:
+    q = " ".join(question.lower().split())
+    if re.search(r"\b(how (many|much|often|long|far)|what (percentage|share|number|amount))\b", q):
+        return "number"
+    if re.search(r"\b(when|what (year|date|month|day)|which (year|date|month))\b", q):
+        return "date"
+    if re.match(r"^(and |so )?(who|whom|whose)\b", q):
+        return "name"
+    return None
+
+
+def specifics(question: str) -> tuple[str, ...]:
+    """Numbers and capitalized names in the question (not its first word, not wh-words)."""
+    found: list[str] = [m.group(0).rstrip(".,") for m in _NUMBER.finditer(question)]
+    tokens = words(question)
+    for i, word in enumerate(tokens):
+        if i == 0 or not word[:1].isupper() or word.lower() in WH_WORDS or word.lower() in STOPWORDS:
+            continue
+        if len(word) > 1 and not word.isdigit():
+            found.append(word)
+    return tuple(dict.fromkeys(found))
+
+
+def missing_specifics(question_specifics: Sequence[str], evidence: str) -> list[str]:
+    """The question's specifics that the evidence text does not contain."""
+    evidence_words = {w.lower() for w in words(evidence)}
+    evidence_stems = {stem(w) for w in evidence_words}
+    evidence_numbers = {m.group(0).rstrip(".,") for m in _NUMBER.finditer(evidence)}
+    missing = []
+    for item in question_specifics:
+        if item[0].isdigit():
+            if item not in evidence_numbers:
+                missing.append(item)
+        elif item.lower() not in evidence_words and stem(item) not in evidence_stems:
+            missing.append(item)
+    return missing
+
+
+def has_answer_of_type(expects: str | None, question: str, evidence: str) -> bool:
+    """Does the evidence hold a date / number / name that the question does not already contain?"""
+    if expects is None:
+        return True
+    asked = {w.lower() for w in words(question)}
+    asked_numbers = {m.group(0) for m in _NUMBER.finditer(question)}
+    if expects == "date":
+        return _has_date(evidence, asked, asked_numbers)
+    if expects == "number":
+        return _has_number(evidence, asked, asked_numbers)
+    return _has_new_name(evidence, [w for w in words(question) if w[:1].isupper()])
+
+
+def _has_date(text: str, asked: set[str], asked_numbers: set[str]) -> bool:
+    for match in _NUMBER.finditer(text):
+        value = match.group(0).rstrip(".,s")
+        if value.isdigit() and 1000 <= int(value) <= 2199 and match.group(0) not in asked_numbers:
+            return True
+    tokens = {w.lower() for w in words(text)}
+    return bool((tokens & (set(MONTHS) | TIME_WORDS)) - asked)
+
+
+def _has_number(text: str, asked: set[str], asked_numbers: set[str]) -> bool:
+    if any(m.group(0) not in asked_numbers for m in _NUMBER.finditer(text)):
+        return True
+    tokens = {w.lower() for w in words(text)}
+    return bool((tokens & NUMBER_WORDS) - asked)
+
+
+def _has_new_name(text: str, asked_names: list[str]) -> bool:
+    for sentence_start, word in _words_with_position(text):
+        if sentence_start or not word[:1].isupper() or word.lower() in STOPWORDS or word.lower() in MONTHS:
+            continue
+        if not any(_same_name(word, name) for name in asked_names):
+            return True
+    return False
+
+
+def _words_with_position(text: str):
+    previous_end = None
+    for match in _WORD.finditer(text):
+        gap = text[previous_end : match.start()] if previous_end is not None else "."
+        yield bool(re.search(r"[.!?:\n]\s*$", gap) or previous_end is None), _strip_possessive(match.group(0))
+        previous_end = match.end()
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Same name or the same root ("Turkey"/"Turkish", "Russia"/"Russian")."""
+    a, b = a.lower(), b.lower()
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return a == b or (common >= 4 and common >= 0.6 * min(len(a), len(b)))
+
+
+def standalone_question(question: str, history: Sequence[Message]) -> str:
+    """Deterministic follow-up rewrite: a question that leans on earlier turns gets the last user turn.
+
+    "Where was it supposed to be held?" after "Who was Çavuşoğlu going to meet on May 18?" becomes
+    "Where was it supposed to be held? (Who was Çavuşoğlu going to meet on May 18?)".
+    """
+    earlier = [m.content.strip() for m in history if m.role == "user" and m.content.strip()]
+    if not earlier:
+        return question
+    lowered = [w.lower() for w in words(question)]
+    leans_on_history = (
+        any(w in _DEPENDENT for w in lowered)
+        or len(content_stems(question)) < 3
+        or (lowered[:1] and lowered[0] in {"and", "so", "also", "but"})
+    )
+    if not leans_on_history:
+        return question
+    return f"{question} ({earlier[-1]})"

@@ -1,0 +1,49 @@
+"""The answer contract shared by the CLI (--json), the HTTP API and Python callers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Message(BaseModel):
+    """One turn of the conversation, in OpenAI's message shape."""
+
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class Question(BaseModel):
+    question: str
+    history: list[Message] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number used by the [n] marker in the answer.")
+    source: str
+    title: str
+    section: str
+    quote: str = Field(description="Verbatim source text: source_text[start:end] == quote.")
+    chunk_id: str
+    start: int
+    end: int
+    page: int | None = None
+    url: str | None = None
+    published: str | None = None
+
+
+class Context(BaseModel):
+    chunk_id: str
+    source: str
+    text: str
+    score: float
+
+
+class Answer(BaseModel):
+    answer: str = Field(description="Answer text with inline [n] citation markers.")
+    abstained: bool
+    citations: list[Citation] = Field(default_factory=list)
+    contexts: list[Context] = Field(default_factory=list)
+    standalone_question: str | None = Field(None, description="The question as searched, after follow-up rewriting.")
+    reason: str | None = Field(None, description="Why the assistant abstained, when it did.")

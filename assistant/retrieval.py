@@ -1,0 +1,81 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by RRF, then a per-section cap."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from store.collection import Collection
+from store.fusion import reciprocal_rank_fusion
+from store.records import Hit
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    k: int = 6
+    candidates: int = 20
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    per_section: int = 2
+
+
+def cap_per_section(hits: Sequence[Hit], per_section: int, k: int) -> list[Hit]:
+    """Top ``k`` hits with at most ``per_section`` from one (source, section); re-ranked from 1.
+
+    When the cap leaves fewer than ``k``, the best capped-out hits fill the remaining slots.
+    """
+    taken: list[Hit] = []
+    spill: list[Hit] = []
+    per: Counter[tuple[str, str]] = Counter()
+    for hit in hits:
+        key = (hit.chunk.source, hit.chunk.section)
+        if per[key] < per_section:
+            per[key] += 1
+            taken.append(hit)
+        else:
+            spill.append(hit)
+        if len(taken) == k:
+            break
+    taken.extend(spill[: k - len(taken)])
+    return [Hit(h.chunk, h.score, rank) for rank, h in enumerate(taken, start=1)]
+
+
+class HybridRetriever:
+    def __init__(self, collection: Collection, config: RetrievalConfig) -> None:
+        self.collection = collection
+        self.config = config
+
+    def retrieve(self, query: str) -> list[Hit]:
+        c = self.config
+        dense = self.collection.dense.search(query, c.candidates)
+        keyword = self.collection.keyword.search(query, c.candidates)
+        fused = reciprocal_rank_fusion([dense, keyword], [c.dense_weight, c.keyword_weight])
+        return cap_per_section(fused, c.per_section, c.k)
+
+    def as_langchain(self) -> LangchainHybridRetriever:
+        return LangchainHybridRetriever(hybrid=self)
+
+
+class LangchainHybridRetriever(BaseRetriever):
+    """The hybrid retriever as a langchain ``BaseRetriever`` (for chains and agents)."""
+
+    hybrid: HybridRetriever
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[LCDocument]:
+        return [
+            LCDocument(
+                page_content=h.chunk.text, id=h.chunk.id,
+                metadata={"source": h.chunk.source, "title": h.chunk.title, "section": h.chunk.section,
+                          "start": h.chunk.start, "end": h.chunk.end, "score": h.score, "rank": h.rank},
+            )
+            for h in self.hybrid.retrieve(query)
+        ]

@@ -1,0 +1,170 @@
+"""Cut a Document into chunks that follow its structure and keep exact offsets.
+
+Sections first (Markdown headings), then paragraphs, then sentences: a chunk is a run of whole
+sentences of one section, at most ``chunk_size`` characters, that starts with up to ``overlap``
+characters of the previous chunk's last sentences. Chunks never cross a heading, and a chunk's
+text is always ``document.text[start:end]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ingest.records import Chunk, Document, chunk_id
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.DOTALL)
+LEAD_SECTION = "Introduction"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingConfig:
+    chunk_size: int = 800
+    overlap: int = 150
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 50:
+            raise ValueError("chunk_size must be at least 50 characters")
+        if not 0 <= self.overlap < self.chunk_size // 2:
+            raise ValueError("overlap must be between 0 and half of chunk_size")
+
+
+@lru_cache(maxsize=1)
+def _segmenter():  # pysbd builds its rule set once
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` (whitespace trimmed), shifted by ``offset``."""
+    spans = []
+    for line_start, line in _lines_of(text):
+        for span in _segmenter().segment(line):
+            start, end = _trim(line, span.start, span.end)
+            if end > start:
+                spans.append((offset + line_start + start, offset + line_start + end))
+    return spans
+
+
+def _lines_of(text: str) -> Iterator[tuple[int, str]]:
+    """Single line breaks inside a paragraph end a sentence too (headlines, bylines, list items)."""
+    pos = 0
+    for line in text.split("\n"):
+        if line.strip():
+            yield pos, line
+        pos += len(line) + 1
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_long(span: tuple[int, int], text: str, limit: int) -> list[tuple[int, int]]:
+    """Cut a sentence longer than ``limit`` at whitespace (or hard, if it has none)."""
+    start, end = span
+    pieces = []
+    while end - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        cut = cut if cut > start else start + limit
+        pieces.append(_trim(text, start, cut))
+        start = _trim(text, cut, end)[0]
+    pieces.append((start, end))
+    return [p for p in pieces if p[1] > p[0]]
+
+
+def sections(doc: Document) -> Iterator[tuple[str, int, int]]:
+    """(heading, start, end) of each section's body; text before the first heading is the lead."""
+    body_start = 0
+    match = _FRONT_MATTER.match(doc.text)
+    if match:
+        body_start = match.end()
+    heading, start = LEAD_SECTION, body_start
+    pos = body_start
+    for line in doc.text[body_start:].splitlines(keepends=True):
+        found = _HEADING.match(line.rstrip("\r\n"))
+        if found:
+            yield heading, start, pos
+            heading, start = found.group(2).strip(), pos + len(line)
+        pos += len(line)
+    yield heading, start, len(doc.text)
+
+
+def chunk_document(doc: Document, config: ChunkingConfig | None = None) -> list[Chunk]:
+    """All chunks of a document, in document order, without duplicates."""
+    config = config or ChunkingConfig()
+    chunks: list[Chunk] = []
+    seen: set[str] = set()
+    for heading, start, end in sections(doc):
+        for span_group in _pack(_sentences_of_section(doc.text, start, end, config.chunk_size), config):
+            chunk = _make_chunk(doc, heading, span_group)
+            if chunk.id not in seen:
+                seen.add(chunk.id)
+                chunks.append(chunk)
+    return chunks
+
+
+def _sentences_of_section(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    section = text[start:end]
+    pos = 0
+    for match in [*_PARAGRAPH_BREAK.finditer(section), None]:
+        para_end = match.start() if match else len(section)
+        for span in sentence_spans(section[pos:para_end], start + pos):
+            spans.extend(_split_long(span, text, limit))
+        pos = match.end() if match else pos
+    return spans
+
+
+def _pack(spans: list[tuple[int, int]], config: ChunkingConfig) -> Iterator[list[tuple[int, int]]]:
+    """Group consecutive sentences into chunks of at most chunk_size characters, with overlap."""
+    group: list[tuple[int, int]] = []
+    for span in spans:
+        if group and span[1] - group[0][0] > config.chunk_size:
+            yield group
+            group = _overlap_tail(group, span, config)
+        group.append(span)
+    if group:
+        yield group
+
+
+def _overlap_tail(group: list[tuple[int, int]], nxt: tuple[int, int], config: ChunkingConfig):
+    tail: list[tuple[int, int]] = []
+    for span in reversed(group[1:]):  # never repeat the whole previous chunk
+        if group[-1][1] - span[0] > config.overlap or nxt[1] - span[0] > config.chunk_size:
+            break
+        tail.insert(0, span)
+    return tail
+
+
+def _make_chunk(doc: Document, heading: str, spans: list[tuple[int, int]]) -> Chunk:
+    start, end = spans[0][0], spans[-1][1]
+    text = doc.text[start:end]
+    return Chunk(
+        id=chunk_id(doc.source, text),
+        source=doc.source,
+        text=text,
+        start=start,
+        end=end,
+        title=doc.title,
+        section=heading,
+        sentences=tuple(spans),
+        page=_page_at(doc, start),
+        metadata=dict(doc.metadata),
+    )
+
+
+def _page_at(doc: Document, offset: int) -> int | None:
+    if not doc.page_starts:
+        return None
+    index = bisect.bisect_right([s for s, _ in doc.page_starts], offset) - 1
+    return doc.page_starts[max(index, 0)][1]

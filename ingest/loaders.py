@@ -1,0 +1,196 @@
+"""Turn files into Documents: Markdown (with YAML front matter), text, HTML, PDF and DOCX.
+
+Every loader returns the exact text that chunk offsets point into. Failures raise
+:class:`IngestError` with a message meant for the person who gave us the file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import yaml
+
+from ingest.records import Document, content_hash
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
+FRONT_MATTER_KEYS = ("title", "author", "publisher", "published", "url")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# A DOCX is a zip: refuse members that would inflate past this (zip bombs).
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+
+
+class IngestError(ValueError):
+    """A file we cannot ingest; the message says why, in words a user understands."""
+
+
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into the sorted list of supported files; unknown paths raise."""
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise IngestError(f"{raw}: no such file or folder")
+        if path.is_dir():
+            found.update(
+                p.resolve()
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+            )
+        else:
+            found.add(path.resolve())
+    return sorted(found)
+
+
+def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024) -> Document:
+    """Load one file by its suffix. Raises IngestError for anything we cannot read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    loader = _LOADERS.get(suffix)
+    if loader is None:
+        raise IngestError(
+            f"{path.name}: unsupported file type '{suffix or '(none)'}'; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
+    if size > max_bytes:
+        raise IngestError(f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes")
+    data = path.read_bytes()
+    source = str(path.resolve())
+    doc = loader(source, data)
+    if not doc.text.strip():
+        raise IngestError(f"{path.name}: the file has no text")
+    return doc
+
+
+def decode_text(name: str, data: bytes) -> str:
+    """Decode bytes as UTF-8 (falling back to Windows-1252); refuse binary data."""
+    if b"\x00" in data[:8192]:
+        raise IngestError(f"{name}: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    log.warning("%s is not UTF-8; decoded it as Windows-1252", name)
+    return text
+
+
+def _markdown(source: str, data: bytes) -> Document:
+    text = decode_text(Path(source).name, data)
+    metadata: dict[str, str] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            front = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError:
+            front = {}
+            log.warning("%s: front matter is not valid YAML; ignored it", source)
+        if isinstance(front, dict):
+            metadata = {k: str(front[k]) for k in FRONT_MATTER_KEYS if front.get(k) is not None}
+    heading = _MD_HEADING.search(text, match.end() if match else 0)
+    title = metadata.pop("title", "") or (heading.group(1) if heading else "") or Path(source).stem
+    return Document(source, text, title, metadata, content_hash=content_hash(data))
+
+
+def _plain(source: str, data: bytes) -> Document:
+    text = decode_text(Path(source).name, data)
+    return Document(source, text, Path(source).stem, content_hash=content_hash(data))
+
+
+def _html(source: str, data: bytes) -> Document:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(Path(source).name, data), "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
+        tag.decompose()
+    blocks: list[str] = []
+    for el in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td"]):
+        if el.find_parent(["p", "li", "pre", "blockquote", "td"]):
+            continue  # nested block: its text is part of the parent's
+        words = " ".join(el.get_text(" ").split())
+        if not words:
+            continue
+        blocks.append(f"{'#' * int(el.name[1])} {words}" if el.name[0] == "h" else words)
+    if not blocks:  # no block markup at all: fall back to the visible text
+        blocks = [" ".join(line.split()) for line in soup.get_text("\n").splitlines() if line.strip()]
+    title_tag = soup.find("title")
+    title = " ".join(title_tag.get_text().split()) if title_tag else ""
+    text = "\n\n".join(blocks)
+    return Document(source, text, title or Path(source).stem, content_hash=content_hash(data))
+
+
+def _pdf(source: str, data: bytes) -> Document:
+    from pypdf import PdfReader
+
+    name = Path(source).name
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise IngestError(f"{name}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    parts: list[str] = []
+    page_starts: list[tuple[int, int]] = []
+    offset = 0
+    for number, page_text in enumerate(pages, start=1):
+        if not page_text:
+            continue
+        page_starts.append((offset, number))
+        parts.append(page_text)
+        offset += len(page_text) + 2
+    if not parts:
+        raise IngestError(f"{name}: the PDF has no extractable text (is it a scan?)")
+    return Document(
+        source, "\n\n".join(parts), str(meta_title) or Path(source).stem,
+        page_starts=tuple(page_starts), content_hash=content_hash(data),
+    )
+
+
+def _docx(source: str, data: bytes) -> Document:
+    import docx
+
+    name = Path(source).name
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
+                raise IngestError(f"{name}: unpacks to more than {MAX_UNZIPPED_BYTES:,} bytes; refused")
+        document = docx.Document(io.BytesIO(data))
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(f"{name}: not a readable DOCX ({type(exc).__name__}: {exc})") from exc
+    blocks: list[str] = []
+    for para in document.paragraphs:
+        words = " ".join(para.text.split())
+        if not words:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        level = re.match(r"Heading (\d)", style)
+        blocks.append(f"{'#' * int(level.group(1))} {words}" if level else words)
+    title = document.core_properties.title or Path(source).stem
+    return Document(source, "\n\n".join(blocks), title, content_hash=content_hash(data))
+
+
+_LOADERS: dict[str, Callable[[str, bytes], Document]] = {
+    ".md": _markdown,
+    ".markdown": _markdown,
+    ".txt": _plain,
+    ".html": _html,
+    ".htm": _html,
+    ".pdf": _pdf,
+    ".docx": _docx,
+}

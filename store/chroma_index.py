@@ -1,0 +1,172 @@
+"""Dense index: a Chroma collection of chunk vectors plus one of sentence vectors.
+
+We always pass our own vectors (Chroma's default embedding function would download a model)
+and keep Chroma's telemetry off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ingest.records import Chunk
+from store.embeddings import Embedder
+from store.records import Hit
+from store.serialize import chunk_from_metadata, chunk_metadata
+
+log = logging.getLogger(__name__)
+
+CHUNKS = "chunks"
+SENTENCES = "sentences"
+
+
+class StoreUnavailableError(RuntimeError):
+    """The vector store cannot be opened or reached."""
+
+
+def open_chroma_client(path: Path | None = None, url: str | None = None):
+    """A persistent client on ``path``, or an HTTP client for a ``chroma run`` server at ``url``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if url:
+            from urllib.parse import urlparse
+
+            parts = urlparse(url)
+            return chromadb.HttpClient(
+                host=parts.hostname or "127.0.0.1", port=parts.port or 8000,
+                ssl=parts.scheme == "https", settings=settings,
+            )
+        assert path is not None
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:
+        raise StoreUnavailableError(f"cannot open the Chroma store at {url or path}: {exc}") from exc
+
+
+def embedding_input(chunk: Chunk) -> tuple[str, list[tuple[int, int]]]:
+    """What the encoder sees: the section heading, then the chunk, with sentence spans shifted."""
+    prefix = f"{chunk.section}\n" if chunk.section else ""
+    shift = len(prefix) - chunk.start
+    return prefix + chunk.text, [(s + shift, e + shift) for s, e in chunk.sentences]
+
+
+class ChromaIndex:
+    """Chunk vectors for search, sentence vectors for evidence selection."""
+
+    def __init__(self, client, embedder: Embedder, prefix: str = "") -> None:
+        self.embedder = embedder
+        space = {"hnsw:space": "cosine"}
+        self.chunks = client.get_or_create_collection(prefix + CHUNKS, metadata=space, embedding_function=None)
+        self.sentences = client.get_or_create_collection(
+            prefix + SENTENCES, metadata=space, embedding_function=None
+        )
+        self.batch_size = min(int(client.get_max_batch_size()), 2000)
+
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        new = self._missing(chunks)
+        if not new:
+            return
+        inputs = [embedding_input(c) for c in new]
+        vectors, sentence_vectors = self.embedder.encode_with_spans(
+            [text for text, _ in inputs], [spans for _, spans in inputs]
+        )
+        self.add_vectors(new, vectors, sentence_vectors)
+
+    def add_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]):
+        """Write precomputed vectors: sentences first, so a stored chunk always has its sentences."""
+        sent_ids, sent_vecs, sent_meta = [], [], []
+        for chunk, vecs in zip(chunks, sentence_vectors, strict=True):
+            for i, vec in enumerate(vecs):
+                sent_ids.append(f"{chunk.id}:{i}")
+                sent_vecs.append(vec)
+                sent_meta.append({"chunk_id": chunk.id, "source": chunk.source})
+        for lo in range(0, len(sent_ids), self.batch_size):
+            hi = lo + self.batch_size
+            self.sentences.upsert(
+                ids=sent_ids[lo:hi], embeddings=np.asarray(sent_vecs[lo:hi]), metadatas=sent_meta[lo:hi]
+            )
+        for lo in range(0, len(chunks), self.batch_size):
+            part = chunks[lo : lo + self.batch_size]
+            self.chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=vectors[lo : lo + self.batch_size],
+                documents=[c.text for c in part],
+                metadatas=[chunk_metadata(c) for c in part],
+            )
+
+    def _missing(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        unique = list({c.id: c for c in chunks}.values())
+        stored = set(self.existing_ids([c.id for c in unique]))
+        return [c for c in unique if c.id not in stored]
+
+    def existing_ids(self, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for part in _batches(list(ids), self.batch_size):
+            found.extend(self.chunks.get(ids=part, include=[])["ids"])
+        return found
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return self.search_vector(self.embedder.query_vector(query), k)
+
+    def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
+        total = self.count()
+        if total == 0 or k <= 0:
+            return []
+        result = self.chunks.query(
+            query_embeddings=[vector], n_results=min(k, total), include=["documents", "metadatas", "distances"]
+        )
+        columns = (result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
+        rows = zip(*columns, strict=True)
+        return [
+            Hit(chunk_from_metadata(cid, doc, meta), 1.0 - float(dist), rank)
+            for rank, (cid, doc, meta, dist) in enumerate(rows, start=1)
+        ]
+
+    def count(self) -> int:
+        return int(self.chunks.count())
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        chunks = self.get(ids)
+        for part in _batches([c.id for c in chunks], self.batch_size):
+            self.chunks.delete(ids=part)
+        sentence_ids = [f"{c.id}:{i}" for c in chunks for i in range(len(c.sentences))]
+        for part in _batches(sentence_ids, self.batch_size):
+            self.sentences.delete(ids=part)
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        found: dict[str, Chunk] = {}
+        for part in _batches(list(ids), self.batch_size):
+            result = self.chunks.get(ids=part, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True):
+                found[cid] = chunk_from_metadata(cid, doc, meta)
+        return [found[i] for i in ids if i in found]
+
+    def all_ids(self) -> list[str]:
+        return list(self.chunks.get(include=[])["ids"])
+
+    def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
+        """chunk id -> (n_sentences, dim) matrix, for the chunks whose sentence vectors are stored."""
+        wanted = [f"{c.id}:{i}" for c in chunks for i in range(len(c.sentences))]
+        if not wanted:
+            return {}
+        result = self.sentences.get(ids=wanted, include=["embeddings"])
+        by_id = dict(zip(result["ids"], result["embeddings"], strict=True))
+        matrices = {}
+        for chunk in chunks:
+            rows = [by_id.get(f"{chunk.id}:{i}") for i in range(len(chunk.sentences))]
+            if rows and all(r is not None for r in rows):
+                matrices[chunk.id] = np.asarray(rows, dtype=np.float32)
+        return matrices
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for lo in range(0, len(items), size):
+        yield items[lo : lo + size]

@@ -1,0 +1,142 @@
+"""A collection keeps the dense index, the keyword index and the manifest in step.
+
+Writes take a file lock, so two ingests on one data dir never interleave. The order of a write
+(new chunks into both indexes, then the manifest, then stale chunks out) means a crash at any
+point leaves a store that opens and that the same ingest, run again, brings to the same state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from ingest.records import Chunk, Document
+from store.chroma_index import ChromaIndex, embedding_input, open_chroma_client
+from store.embeddings import Embedder
+from store.keyword_index import KeywordIndex
+from store.manifest import Manifest, SourceEntry
+
+log = logging.getLogger(__name__)
+
+
+class StoreBusyError(RuntimeError):
+    """Another process is writing to the same data dir."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    source: str
+    status: str  # "added" | "updated" | "unchanged"
+    chunks: int
+
+
+class Collection:
+    def __init__(
+        self, data_dir: Path, embedder: Embedder, chroma_url: str | None = None, lock_timeout: float = 10.0
+    ) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder
+        self.dense = ChromaIndex(open_chroma_client(data_dir / "chroma", chroma_url), embedder)
+        self.keyword = KeywordIndex(data_dir / "keyword")
+        self.manifest = Manifest(data_dir / "manifest.json")
+        self._lock = FileLock(str(data_dir / ".write.lock"))
+        self.lock_timeout = lock_timeout
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock; raises StoreBusyError if another process holds it past the timeout."""
+        try:
+            self._lock.acquire(timeout=self.lock_timeout)
+        except Timeout as exc:
+            raise StoreBusyError(
+                f"another process is writing to {self.data_dir} (ingest or remove); try again when it ends"
+            ) from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def status_of(self, doc: Document) -> str:
+        return self._status(self.manifest.load(), doc)
+
+    def put(self, documents: Sequence[tuple[Document, list[Chunk]]]) -> list[PutResult]:
+        """Store new or changed documents; one encoder pass for all their new chunks."""
+        with self.writing():
+            entries = self.manifest.load()
+            todo, results = [], []
+            for doc, chunks in documents:
+                if self._status(entries, doc) == "unchanged":
+                    results.append(PutResult(doc.source, "unchanged", len(chunks)))
+                else:
+                    todo.append((doc, chunks))
+            all_new = [c for _, chunks in todo for c in chunks]
+            stored = set(self.dense.existing_ids([c.id for c in all_new]))
+            fresh = list({c.id: c for c in all_new if c.id not in stored}.values())
+            if fresh:
+                inputs = [embedding_input(c) for c in fresh]
+                vectors, sentence_vectors = self.embedder.encode_with_spans(
+                    [t for t, _ in inputs], [s for _, s in inputs]
+                )
+                self.dense.add_vectors(fresh, vectors, sentence_vectors)
+            self.keyword.add(all_new)
+            stale: list[str] = []
+            for doc, chunks in todo:
+                status = self._status(entries, doc)
+                old = entries.get(doc.source)
+                ids = tuple(c.id for c in chunks)
+                entries[doc.source] = SourceEntry(doc.source, doc.title, doc.content_hash, ids, _now())
+                if old:
+                    stale.extend(set(old.chunk_ids) - set(ids))
+                results.append(PutResult(doc.source, status, len(chunks)))
+            self.manifest.save(entries)
+            self._delete_chunks(stale)
+        return results
+
+    def remove(self, sources: Sequence[str]) -> list[str]:
+        """Remove sources (exact source, or a unique file name); returns the removed sources."""
+        with self.writing():
+            entries = self.manifest.load()
+            removed = [s for s in sources if s in entries]
+            ids = [cid for s in removed for cid in entries.pop(s).chunk_ids]
+            if removed:
+                self.manifest.save(entries)
+                self._delete_chunks(ids)
+        return removed
+
+    def resolve_source(self, name: str) -> str | None:
+        """A stored source by its full path, or by a file name that matches exactly one source."""
+        entries = self.manifest.load()
+        if name in entries:
+            return name
+        matches = [s for s in entries if Path(s).name == name]
+        return matches[0] if len(matches) == 1 else None
+
+    def sources(self) -> list[SourceEntry]:
+        return sorted(self.manifest.load().values(), key=lambda e: e.source)
+
+    def count(self) -> int:
+        return self.dense.count()
+
+    def _delete_chunks(self, ids: Sequence[str]) -> None:
+        self.dense.delete(ids)
+        self.keyword.delete(ids)
+        if self.keyword.log_is_bloated():
+            self.keyword.compact()
+
+    @staticmethod
+    def _status(entries: dict[str, SourceEntry], doc: Document) -> str:
+        entry = entries.get(doc.source)
+        if entry is None:
+            return "added"
+        return "unchanged" if entry.content_hash == doc.content_hash else "updated"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,145 @@
+"""Keyword index: BM25 (bm25s) over the same chunk ids as the dense index.
+
+The chunk rows live in an append-only JSONL log (adds and deletes) in the data dir; the BM25
+matrix is rebuilt in memory when the rows changed, including when another process (an ingest
+beside a running server) appended to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.records import Chunk
+from store.records import Hit
+from store.serialize import chunk_from_row, chunk_to_row
+
+log = logging.getLogger(__name__)
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def keyword_tokens(texts: list[str], return_ids: bool = True):
+    import bm25s
+
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=return_ids
+    )
+
+
+class KeywordIndex:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log_path = folder / "chunks.jsonl"
+        self._rows: dict[str, Chunk] = {}
+        self._seen_size = -1
+        self._retriever = None
+        self._order: list[str] = []
+        self._refresh()
+
+    # ChunkIndex protocol
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        self._refresh()
+        new = [c for c in {c.id: c for c in chunks}.values() if c.id not in self._rows]
+        if new:
+            self._append([{"op": "add", **chunk_to_row(c)} for c in new])
+            self._rows.update((c.id, c) for c in new)
+            self._retriever = None
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._refresh()
+        gone = [i for i in dict.fromkeys(ids) if i in self._rows]
+        if gone:
+            self._append([{"op": "del", "id": i} for i in gone])
+            for i in gone:
+                del self._rows[i]
+            self._retriever = None
+
+    def count(self) -> int:
+        self._refresh()
+        return len(self._rows)
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        self._refresh()
+        return [self._rows[i] for i in ids if i in self._rows]
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        self._refresh()
+        if not self._rows or k <= 0:
+            return []
+        retriever = self._index()
+        query_tokens = keyword_tokens([query], return_ids=False)
+        if not query_tokens[0]:
+            return []
+        docs, scores = retriever.retrieve(
+            query_tokens, k=min(k, len(self._order)), show_progress=False, n_threads=1
+        )
+        hits = []
+        for doc_index, score in zip(docs[0], scores[0], strict=True):
+            if score <= 0:
+                break
+            hits.append(Hit(self._rows[self._order[int(doc_index)]], float(score), len(hits) + 1))
+        return hits
+
+    def all_ids(self) -> list[str]:
+        self._refresh()
+        return list(self._rows)
+
+    def compact(self) -> None:
+        """Rewrite the log with live rows only (atomic replace)."""
+        tmp = self.log_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            for chunk in self._rows.values():
+                out.write(json.dumps({"op": "add", **chunk_to_row(chunk)}, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.log_path)
+        self._seen_size = self.log_path.stat().st_size
+
+    def log_is_bloated(self) -> bool:
+        lines = sum(1 for _ in self.log_path.open("rb")) if self.log_path.exists() else 0
+        return lines > 2 * max(len(self._rows), 1000)
+
+    # internals
+    def _append(self, records: list[dict]) -> None:
+        with self.log_path.open("a", encoding="utf-8") as out:
+            out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            out.flush()
+            os.fsync(out.fileno())
+        self._seen_size = self.log_path.stat().st_size
+
+    def _refresh(self) -> None:
+        size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if size == self._seen_size:
+            return
+        rows: dict[str, Chunk] = {}
+        if self.log_path.exists():
+            with self.log_path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    if not line.endswith("\n"):
+                        log.warning("%s: ignoring a torn last line", self.log_path)
+                        break
+                    record = json.loads(line)
+                    if record["op"] == "add":
+                        rows[record["id"]] = chunk_from_row(record)
+                    else:
+                        rows.pop(record["id"], None)
+        self._rows, self._seen_size, self._retriever = rows, size, None
+
+    def _index(self):
+        if self._retriever is None:
+            import bm25s
+
+            self._order = list(self._rows)
+            corpus = [f"{c.title}\n{c.section}\n{c.text}" for c in self._rows.values()]
+            retriever = bm25s.BM25()
+            retriever.index(keyword_tokens(corpus), show_progress=False)
+            self._retriever = retriever
+        return self._retriever
