@@ -35,7 +35,11 @@ class Embedder(Embeddings):
     def __init__(self, model_path: str | Path | None = None, batch_size: int = 32) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub, whatever the caller set
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity_error()
 
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_dir():

@@ -137,6 +137,7 @@ class KeywordIndex:
         if self._retriever is None:
             import bm25s
 
+            logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
             self._order = list(self._rows)
             corpus = [f"{c.title}\n{c.section}\n{c.text}" for c in self._rows.values()]
             retriever = bm25s.BM25()

@@ -1,0 +1,196 @@
+"""The `assistant` command: ingest, ask, chat, sources, remove, eval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from assistant.records import Answer
+
+app = typer.Typer(
+    help="A grounded assistant: answers only from your documents, with verbatim citations.",
+    no_args_is_help=True, add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("assistant")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Store location (default: ASSISTANT_DATA_DIR or ./data).")
+]
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "bm25s", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _assistant(data_dir: Path | None):
+    """Build the assistant, turning configuration and start-up errors into readable messages."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from assistant.service import Assistant
+    from assistant.settings import Settings
+
+    try:
+        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+        return Assistant(settings)
+    except ValidationError as exc:
+        raise _fail(f"invalid settings: {exc}", 2) from exc
+    except RuntimeError as exc:  # ModelLoadError, StoreUnavailableError
+        raise _fail(str(exc)) from exc
+
+
+@app.callback()
+def main_options(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False):
+    _setup_logging(verbose)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md .txt .html .pdf .docx).")],
+    prune: Annotated[bool, typer.Option(help="Remove stored sources under PATHS whose files are gone.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add or update documents. Unchanged files are skipped; changed files replace their old chunks."""
+    from rich.progress import Progress
+
+    from ingest.loaders import IngestError
+    from store.collection import StoreBusyError
+
+    bot = _assistant(data_dir)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"ingesting {name}")
+
+        try:
+            report = bot.ingest(paths, prune=prune, progress=progress)
+        except (IngestError, StoreBusyError) as exc:
+            raise _fail(str(exc), 2) from exc
+    for _path, message in report.failed:
+        err.print(f"[yellow]skipped[/] {message}", highlight=False)
+    out.print(report.summary(), highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer contract as JSON.")] = False,
+    history: Annotated[
+        Path | None, typer.Option(help="JSON file with earlier turns: [{'role', 'content'}, ...].")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer one question from the stored documents, with citations."""
+    from assistant.service import QuestionError
+
+    turns = _read_history(history) if history else []
+    bot = _assistant(data_dir)
+    bot.ensure_default_collection()
+    try:
+        answer = bot.ask(question, turns)
+    except QuestionError as exc:
+        raise _fail(str(exc), 2) from exc
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        print_answer(answer)
+
+
+def _read_history(path: Path) -> list[dict]:
+    try:
+        turns = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _fail(f"cannot read history file {path}: {exc}", 2) from exc
+    if not isinstance(turns, list):
+        raise _fail("the history file must hold a JSON list of {role, content} messages", 2)
+    return turns
+
+
+def print_answer(answer: Answer) -> None:
+    out.print(answer.answer, highlight=False)
+    if answer.abstained:
+        out.print(f"[dim]({answer.reason})[/]", highlight=False)
+        return
+    out.print()
+    for c in answer.citations:
+        where = f"{c.title} — {c.section}" + (f", p. {c.page}" if c.page else "")
+        out.print(f"[bold][{c.n}][/] “{c.quote}”", highlight=False)
+        out.print(f"    [dim]{where} · {c.source} · chars {c.start}–{c.end}[/]", highlight=False)
+
+
+@app.command()
+def chat(data_dir: DataDir = None) -> None:
+    """Chat in the terminal; follow-up questions use the conversation so far. Ctrl-D ends."""
+    from assistant.service import QuestionError
+
+    bot = _assistant(data_dir)
+    report = bot.ensure_default_collection()
+    if report:
+        out.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    out.print(f"{bot.collection.count()} chunks from {len(bot.sources())} documents. Ask away (Ctrl-D ends).")
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("\nyou> ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if not question.strip():
+            continue
+        try:
+            answer = bot.ask(question, history)
+        except QuestionError as exc:
+            err.print(f"[red]{exc}[/]")
+            continue
+        print_answer(answer)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+@app.command()
+def sources(data_dir: DataDir = None) -> None:
+    """List the stored documents."""
+    bot = _assistant(data_dir)
+    table = Table("source", "title", "chunks", "ingested")
+    for entry in bot.sources():
+        table.add_row(entry.source, entry.title, str(entry.chunks), entry.ingested_at)
+    out.print(table)
+
+
+@app.command()
+def remove(source: Annotated[str, typer.Argument(help="Source path, or its file name if unique.")],
+           data_dir: DataDir = None) -> None:
+    """Delete one stored document and all its chunks."""
+    from store.collection import StoreBusyError
+
+    bot = _assistant(data_dir)
+    try:
+        removed = bot.remove(source)
+    except StoreBusyError as exc:
+        raise _fail(str(exc), 2) from exc
+    if removed is None:
+        raise _fail(f"no stored source matches {source!r}; see `assistant sources`", 1)
+    out.print(f"removed {removed}", highlight=False)
+
+
+def main() -> None:
+    app()

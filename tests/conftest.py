@@ -1,0 +1,66 @@
+"""Shared fixtures: every test gets its own data dir; the embedding model loads once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus" / "strategic-mechanism.md"
+DEV_QUESTIONS = Path(__file__).parent / "data" / "dev_questions.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own store: Settings() and the CLI pick it up from the environment."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)  # no stray .env from the repo root
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from store.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture
+def make_assistant(embedder, data_dir: Path) -> Callable[..., object]:
+    """Build an Assistant on this test's data dir, sharing the session's model."""
+    from assistant.service import Assistant
+    from assistant.settings import Settings
+
+    def build(**overrides):
+        return Assistant(Settings(data_dir=overrides.pop("data_dir", data_dir), **overrides), embedder=embedder)
+
+    return build
+
+
+@pytest.fixture
+def article_assistant(make_assistant):
+    """An assistant with the bundled article ingested."""
+    bot = make_assistant()
+    bot.ingest([CORPUS])
+    return bot
+
+
+@pytest.fixture(scope="session")
+def dev_questions() -> list[dict]:
+    return [json.loads(line) for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def tmp_files(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    yield folder
