@@ -8,7 +8,7 @@ answering, the evidence must pass the abstention checks described in ``assistant
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +16,11 @@ import numpy as np
 from assistant.questions import (
     QuestionProfile,
     content_stems,
-    has_answer_of_type,
     missing_specifics,
+    missing_types,
+    profile,
+    refers_back,
+    sub_questions,
 )
 from assistant.records import Answer, Citation, Context
 from ingest.records import Chunk
@@ -25,7 +28,8 @@ from store.records import Hit
 
 ABSTAIN_TEXT = "The documents do not cover this."
 LEXICAL_WEIGHT = 0.3  # how much the share of question terms found adds to the cosine
-MIN_WORDS = 4  # shorter "sentences" are headlines, bylines or page chrome
+TYPE_BONUS = 0.05  # added when the sentence holds an answer of the expected type (a date for "when")
+MIN_WORDS = 3  # shorter "sentences" are headlines, bylines or page chrome
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +41,26 @@ class Candidate:
     dense: float
     lexical: float
     rank: int  # rank of its chunk after fusion
+    typed: bool = False  # holds an answer of an expected type
 
     @property
     def score(self) -> float:
-        return self.dense + LEXICAL_WEIGHT * self.lexical
+        return self.dense + LEXICAL_WEIGHT * self.lexical + (TYPE_BONUS if self.typed else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerPolicy:
-    min_evidence: float = 0.40
+    min_evidence: float = 0.22
     max_sentences: int = 3
     keep_within: float = 0.12  # keep sentences scoring within this of the best one
 
 
 def candidates(
-    hits: Sequence[Hit], question_stems: Sequence[str], query_vector: np.ndarray,
+    hits: Sequence[Hit], question: QuestionProfile, query_vector: np.ndarray,
     sentence_vectors: Mapping[str, np.ndarray],
 ) -> list[Candidate]:
     """Every sentence of the hits once (overlapping chunks repeat sentences), best first."""
-    wanted = set(question_stems)
+    wanted = set(question.stems)
     seen: set[tuple[str, int, int]] = set()
     found: list[Candidate] = []
     for hit in hits:
@@ -69,24 +74,70 @@ def candidates(
                 continue
             seen.add(key)
             lexical = len(wanted & set(content_stems(text))) / len(wanted) if wanted else 0.0
-            found.append(Candidate(hit.chunk, start, end, text, float(score), lexical, hit.rank))
+            typed = bool(question.expects) and len(missing_types(question.expects, question.text, [text])) < len(
+                question.expects
+            )
+            found.append(Candidate(hit.chunk, start, end, text, float(score), lexical, hit.rank, typed))
     return sorted(found, key=lambda c: -c.score)
 
 
 def select(ranked: Sequence[Candidate], question: QuestionProfile, policy: AnswerPolicy) -> list[Candidate]:
-    """The best sentence, plus those close to it, plus (if needed) one holding the expected answer type."""
+    """The best sentence and those close to it, one per missing answer type, and their antecedents.
+
+    Returns [] when no sentence near the top holds an answer of an expected type (a date for
+    "when", ...): then the passages are on topic but do not answer.
+    """
     best = ranked[0]
     chosen = [c for c in ranked if c.score >= best.score - policy.keep_within][: policy.max_sentences]
-    if not has_answer_of_type(question.expects, question.text, " ".join(c.text for c in chosen)):
+    for kind in missing_types(question.expects, question.text, [c.text for c in chosen]):
         typed = next(
-            (c for c in ranked[1:6] if has_answer_of_type(question.expects, question.text, c.text)
+            (c for c in ranked[1:8] if not missing_types([kind], question.text, [c.text])
              and c.score >= best.score - 2 * policy.keep_within),
             None,
         )
         if typed is None:
             return []
-        chosen = [*chosen[: policy.max_sentences - 1], typed]
-    return sorted(chosen, key=lambda c: (c.chunk.source, c.start))
+        chosen = [*chosen[: policy.max_sentences - 1], typed] if typed not in chosen else chosen
+    return sorted(with_neighbours(chosen), key=lambda c: (c.chunk.source, c.start))
+
+
+def with_neighbours(chosen: Sequence[Candidate]) -> list[Candidate]:
+    """Add the sentence before one that refers back ("This difference...") and the sentence after
+    that refers back to a chosen one, so each quote can be understood on its own."""
+    result = {(c.chunk.source, c.start): c for c in chosen}
+    for c in chosen:
+        index = c.chunk.sentences.index((c.start, c.end))
+        texts = c.chunk.sentence_texts()
+        if index > 0 and refers_back(c.text):
+            _add(result, c, index - 1, texts)
+        if index + 1 < len(texts) and refers_back(texts[index + 1]):
+            _add(result, c, index + 1, texts)
+    return list(result.values())
+
+
+def _add(result: dict, anchor: Candidate, index: int, texts: list[str]) -> None:
+    start, end = anchor.chunk.sentences[index]
+    key = (anchor.chunk.source, start)
+    if key not in result:
+        result[key] = Candidate(anchor.chunk, start, end, texts[index], anchor.dense, 0.0, anchor.rank)
+
+
+def with_parts(
+    chosen: list[Candidate], question: str, hits: Sequence[Hit], embed: Callable[[str], np.ndarray],
+    sentence_vectors: Mapping[str, np.ndarray],
+) -> list[Candidate]:
+    """For "Who wrote it and where does he work?", make sure each part has its best sentence."""
+    parts = sub_questions(question)
+    if len(parts) < 2:
+        return chosen
+    have = {(c.chunk.source, c.start) for c in chosen}
+    extra = []
+    for part in parts:
+        ranked = candidates(hits, profile(part), embed(part), sentence_vectors)
+        if ranked and (ranked[0].chunk.source, ranked[0].start) not in have:
+            have.add((ranked[0].chunk.source, ranked[0].start))
+            extra.append(ranked[0])
+    return sorted([*chosen, *extra], key=lambda c: (c.chunk.source, c.start))
 
 
 def abstain_reason(
@@ -132,14 +183,17 @@ def contexts_of(hits: Sequence[Hit]) -> list[Context]:
 
 
 def extractive_answer(
-    question: QuestionProfile, standalone: str, hits: Sequence[Hit], query_vector: np.ndarray,
+    question: QuestionProfile, standalone: str, hits: Sequence[Hit], embed: Callable[[str], np.ndarray],
     sentence_vectors: Mapping[str, np.ndarray], policy: AnswerPolicy,
 ) -> Answer:
-    ranked = candidates(hits, question.stems, query_vector, sentence_vectors)
+    ranked = candidates(hits, question, embed(standalone), sentence_vectors)
     reason = abstain_reason(ranked, hits, question, policy)
     if reason:
         return abstention(hits, standalone, reason)
     chosen = select(ranked, question, policy)
+    if chosen:
+        chosen = with_parts(chosen, question.text, hits, embed, sentence_vectors)
     if not chosen:
-        return abstention(hits, standalone, f"the passages hold no {question.expects} that answers this")
+        wanted = " or ".join(question.expects)
+        return abstention(hits, standalone, f"the passages hold no {wanted} that answers this")
     return build_answer(chosen, hits, standalone)

@@ -192,5 +192,64 @@ def remove(source: Annotated[str, typer.Argument(help="Source path, or its file 
     out.print(f"removed {removed}", highlight=False)
 
 
+@app.command("eval")
+def evaluate(
+    questions: Annotated[Path, typer.Argument(help="JSONL questions: question, history?, must, evidence, abstain.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
+    compare: Annotated[Path | None, typer.Option(help="A previous JSON report to compare with.")] = None,
+    sweep: Annotated[bool, typer.Option(help="Also sweep the abstention threshold and print the table.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Measure answer quality: retrieval recall, key facts, citation support, abstention, latency."""
+    from assistant import evaluation as ev
+
+    try:
+        rows = ev.load_questions(questions)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read {questions}: {exc}", 2) from exc
+    bot = _assistant(data_dir)
+    bot.ensure_default_collection()
+    report = ev.run_eval(bot.ask, rows)
+    report.settings = bot.settings.model_dump(mode="json")
+    if sweep:
+        out.print(sweep_table(bot, rows), highlight=False)
+    baseline = ev.load_report(compare) if compare else None
+    out.print(ev.markdown_table(report, baseline), highlight=False)
+    for line in ev.failures(report):
+        out.print(f"[yellow]{line}[/]", highlight=False)
+    target = out_file or bot.settings.data_dir / "eval" / f"{questions.stem}-latest.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.to_json(), encoding="utf-8")
+    t = report.totals
+    out.print(
+        f"key-fact accuracy {t['key_fact_accuracy']:.3f} · citation support {t['citation_support']:.3f} · "
+        f"quotes verbatim {t['quotes_verbatim']:.3f}\n"
+        f"retrieval recall@1/3/5 {t['recall@1']:.2f}/{t['recall@3']:.2f}/{t['recall@5']:.2f} · MRR {t['mrr']:.3f}\n"
+        f"abstention recall {t['abstention_recall']:.2f} · precision {t['abstention_precision']:.2f} · "
+        f"false abstentions {t['false_abstentions']:g}\n"
+        f"latency p50 {t['latency_p50_ms']:.0f} ms · p95 {t['latency_p95_ms']:.0f} ms · report {target}",
+        highlight=False,
+    )
+
+
+def sweep_table(bot, rows: list[dict]) -> str:
+    """Key facts and abstention at each abstention threshold: how the default was chosen."""
+    from dataclasses import replace
+
+    from assistant import evaluation as ev
+
+    original = bot.policy
+    lines = ["| min_evidence | key facts | abstention recall | false abstentions |", "|---|---|---|---|"]
+    try:
+        for threshold in (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40):
+            bot.policy = replace(original, min_evidence=threshold)
+            t = ev.run_eval(bot.ask, rows).totals
+            lines.append(f"| {threshold:.2f} | {t['key_fact_accuracy']:.3f} | {t['abstention_recall']:.2f} "
+                         f"| {t['false_abstentions']:g} |")
+    finally:
+        bot.policy = original
+    return "\n".join(lines)
+
+
 def main() -> None:
     app()

@@ -74,24 +74,28 @@ def content_stems(text: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class QuestionProfile:
     text: str
-    expects: str | None  # "date" | "number" | "name" | None
+    expects: tuple[str, ...]  # answer types: "date", "number", "name", "advice"
     specifics: tuple[str, ...]  # numbers and proper names the evidence must contain
     stems: tuple[str, ...]
 
 
 def profile(question: str) -> QuestionProfile:
-    return QuestionProfile(question, expected_type(question), specifics(question), tuple(content_stems(question)))
+    return QuestionProfile(question, expected_types(question), specifics(question), tuple(content_stems(question)))
 
 
-def expected_type(question: str) -> str | None:
+_TYPE_CUES = (
+    ("number", r"\b(how (many|much|often|long|far)|what (percentage|share|number|amount))\b"),
+    ("date", r"\b(when|what (year|date|month|day)|which (year|date|month))\b"),
+    ("name", r"(^|\band |\bor )(who|whom|whose|where)\b"),
+    ("advice", r"\b(recommend\w*|suggest\w*|advi[sc]e\w*|propos\w*|should|ought)\b"),
+)
+_ADVICE = re.compile(r"\b(should|must|need|needs|needed|ought|would|could|can|recommend\w*|wise)\b", re.IGNORECASE)
+
+
+def expected_types(question: str) -> tuple[str, ...]:
+    """What the answer must contain: "When and where ..." expects a date and a name (place)."""
     q = " ".join(question.lower().split())
-    if re.search(r"\b(how (many|much|often|long|far)|what (percentage|share|number|amount))\b", q):
-        return "number"
-    if re.search(r"\b(when|what (year|date|month|day)|which (year|date|month))\b", q):
-        return "date"
-    if re.match(r"^(and |so )?(who|whom|whose)\b", q):
-        return "name"
-    return None
+    return tuple(kind for kind, cue in _TYPE_CUES if re.search(cue, q))
 
 
 def specifics(question: str) -> tuple[str, ...]:
@@ -121,17 +125,51 @@ def missing_specifics(question_specifics: Sequence[str], evidence: str) -> list[
     return missing
 
 
-def has_answer_of_type(expects: str | None, question: str, evidence: str) -> bool:
-    """Does the evidence hold a date / number / name that the question does not already contain?"""
-    if expects is None:
-        return True
+def missing_types(expects: Sequence[str], question: str, evidence: Sequence[str]) -> list[str]:
+    """The expected answer types that no anchored evidence sentence holds.
+
+    A sentence counts only if it is about what the question names (``is_anchored``): "Who won
+    Turkey's 2023 election?" is not answered by a name in a sentence that never mentions 2023.
+    """
+    anchored = " ".join(s for s in evidence if is_anchored(question, s))
+    return [kind for kind in expects if not has_answer_of_type(kind, question, anchored)]
+
+
+def is_anchored(question: str, sentence: str) -> bool:
+    """The sentence holds one of the question's numbers if it has any, else one of its names, if any."""
+    found = specifics(question)
+    numbers = [s for s in found if s[0].isdigit()]
+    names = [s for s in found if not s[0].isdigit()]
+    if numbers:
+        return len(missing_specifics(numbers, sentence)) < len(numbers)
+    if names:
+        sentence_words = [w for w in words(sentence) if len(w) > 1]
+        return any(_same_name(n, w) for n in names for w in sentence_words)
+    return True
+
+
+def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
     asked = {w.lower() for w in words(question)}
     asked_numbers = {m.group(0) for m in _NUMBER.finditer(question)}
-    if expects == "date":
+    if kind == "date":
         return _has_date(evidence, asked, asked_numbers)
-    if expects == "number":
+    if kind == "number":
         return _has_number(evidence, asked, asked_numbers)
+    if kind == "advice":
+        return bool(_ADVICE.search(evidence))
     return _has_new_name(evidence, [w for w in words(question) if w[:1].isupper()])
+
+
+_REFERS_BACK = re.compile(
+    r"^(this|that|these|those|such|it|its|they|their|he|she|his|her|both|the same)\b"
+    r"|^(\S+\s+){0,6}(this|these|those|such)\s+\w+",
+    re.IGNORECASE,
+)
+
+
+def refers_back(sentence: str) -> bool:
+    """Does the sentence lean on the one before ("This difference...", "...should hold this posture")?"""
+    return bool(_REFERS_BACK.search(sentence.strip()))
 
 
 def _has_date(text: str, asked: set[str], asked_numbers: set[str]) -> bool:
@@ -176,6 +214,17 @@ def _same_name(a: str, b: str) -> bool:
             break
         common += 1
     return a == b or (common >= 4 and common >= 0.6 * min(len(a), len(b)))
+
+
+_SECOND_PART = re.compile(r",?\s+(?:and|or)\s+(?=(?:who|whom|whose|what|when|where|why|how|which)\b)", re.IGNORECASE)
+
+
+def sub_questions(question: str) -> list[str]:
+    """Split "Who wrote it and where does he work?" into its parts; a one-part question stays whole."""
+    parts = [p.strip(" ,") for p in _SECOND_PART.split(question) if p.strip(" ,?")]
+    if len(parts) < 2 or any(len(p.split()) < 3 for p in parts):  # "When and where ...", "..., and why?"
+        return [question]
+    return parts
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:

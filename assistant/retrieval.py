@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by RRF, then a per-section cap."""
+"""Hybrid retrieval: chunk vectors, sentence vectors and BM25, fused by RRF, then a per-section cap."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class RetrievalConfig:
     k: int = 6
     candidates: int = 20
     dense_weight: float = 1.0
+    sentence_weight: float = 1.0
     keyword_weight: float = 1.0
     per_section: int = 2
 
@@ -54,8 +55,11 @@ class HybridRetriever:
     def retrieve(self, query: str) -> list[Hit]:
         c = self.config
         dense = self.collection.dense.search(query, c.candidates)
+        sentences = self.collection.dense.search_sentences(query, c.candidates)
         keyword = self.collection.keyword.search(query, c.candidates)
-        fused = reciprocal_rank_fusion([dense, keyword], [c.dense_weight, c.keyword_weight])
+        fused = reciprocal_rank_fusion(
+            [dense, sentences, keyword], [c.dense_weight, c.sentence_weight, c.keyword_weight]
+        )
         return cap_per_section(fused, c.per_section, c.k)
 
     def as_langchain(self) -> LangchainHybridRetriever:

@@ -32,7 +32,7 @@ class Assistant:
         self.collection = Collection(s.data_dir, self.embedder, s.chroma_url)
         self.retriever = HybridRetriever(
             self.collection,
-            RetrievalConfig(s.k, s.candidates, s.dense_weight, s.keyword_weight, s.per_section),
+            RetrievalConfig(s.k, s.candidates, s.dense_weight, s.sentence_weight, s.keyword_weight, s.per_section),
         )
         self.policy = AnswerPolicy(min_evidence=s.min_evidence, max_sentences=s.max_sentences)
         self.chunking = ChunkingConfig(s.chunk_size, s.chunk_overlap)
@@ -45,10 +45,9 @@ class Assistant:
         if standalone != question:
             log.info("follow-up %r searched as %r", question, standalone)
         hits = self.retriever.retrieve(standalone)
-        query_vector = self.embedder.query_vector(standalone)
         sentence_vectors = self.collection.dense.sentence_vectors([h.chunk for h in hits])
         asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
-        return extractive_answer(asked, standalone, hits, query_vector, sentence_vectors, self.policy)
+        return extractive_answer(asked, standalone, hits, self.embedder.query_vector, sentence_vectors, self.policy)
 
     def validate_question(self, question: str) -> str:
         cleaned = " ".join((question or "").split())

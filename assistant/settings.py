@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus"
@@ -21,20 +22,45 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
     default_corpus: Path = Field(DEFAULT_CORPUS, description="Ingested on first start when the store is empty.")
 
-    chunk_size: int = Field(800, ge=50, le=4000, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(150, ge=0, description="Characters of the previous chunk a chunk repeats.")
+    chunk_size: int = Field(1000, ge=50, le=4000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(250, ge=0, description="Characters of the previous chunk a chunk repeats.")
     max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts.")
 
     k: int = Field(6, ge=1, le=50, description="Chunks handed to the answerer.")
     candidates: int = Field(20, ge=1, le=200, description="Hits taken from each index before fusion.")
-    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the dense ranking.")
+    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the chunk-vector ranking.")
+    sentence_weight: float = Field(1.0, ge=0, description="RRF weight of the best-sentence-vector ranking.")
     keyword_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 ranking.")
     per_section: int = Field(2, ge=1, description="At most this many chunks of one section in the top k.")
 
-    min_evidence: float = Field(0.40, ge=-1, le=1, description="Abstain below this best sentence similarity.")
+    min_evidence: float = Field(0.22, ge=-1, le=1, description="Abstain below this best sentence similarity.")
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
     max_history_messages: int = Field(20, ge=0, description="Earlier messages kept for follow-ups.")
+
+    # Serving (`assistant serve`): the HTTP API, the chat UI and the /embed page.
+    host: str = Field("127.0.0.1", description="Address `assistant serve` listens on.")
+    port: int = Field(7860, ge=0, le=65535, description="Port `assistant serve` listens on.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, exclude=True, repr=False,
+        description="ASSISTANT_API_KEYS, comma separated: when set, API routes need `Authorization: Bearer <key>`.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser, comma separated."
+    )
+    max_upload_mb: float = Field(20, gt=0, description="Largest file the upload routes accept.")
+    max_request_kb: int = Field(256, ge=1, description="Largest JSON request body the API accepts.")
+    max_request_messages: int = Field(100, ge=0, description="Longest history (messages) a request may carry.")
+    served_model: str = Field("grounded-assistant", description="Model id of the OpenAI-compatible routes.")
+    embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
+    ratings_file: Path | None = Field(None, description="Where UI ratings go (JSONL); default data_dir/ratings.jsonl.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("chroma_url")
     @classmethod

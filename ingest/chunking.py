@@ -18,14 +18,15 @@ from ingest.records import Chunk, Document, chunk_id
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.DOTALL)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
 LEAD_SECTION = "Introduction"
+FRONT_MATTER_SECTION = "Document information"
 
 
 @dataclass(frozen=True, slots=True)
 class ChunkingConfig:
-    chunk_size: int = 800
-    overlap: int = 150
+    chunk_size: int = 1000
+    overlap: int = 250
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:
@@ -83,11 +84,16 @@ def _split_long(span: tuple[int, int], text: str, limit: int) -> list[tuple[int,
 
 
 def sections(doc: Document) -> Iterator[tuple[str, int, int]]:
-    """(heading, start, end) of each section's body; text before the first heading is the lead."""
+    """(heading, start, end) of each section's body; text before the first heading is the lead.
+
+    YAML front matter is a section of its own, so "who wrote it" and "when was it published"
+    can be answered, and cited, from the document's own words.
+    """
     body_start = 0
     match = _FRONT_MATTER.match(doc.text)
     if match:
         body_start = match.end()
+        yield FRONT_MATTER_SECTION, match.start(1), match.end(1)
     heading, start = LEAD_SECTION, body_start
     pos = body_start
     for line in doc.text[body_start:].splitlines(keepends=True):

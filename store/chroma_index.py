@@ -128,6 +128,22 @@ class ChromaIndex:
             for rank, (cid, doc, meta, dist) in enumerate(rows, start=1)
         ]
 
+    def search_sentences(self, query: str, k: int) -> list[Hit]:
+        """Chunks ranked by their best-matching sentence: finds a fact that a chunk vector dilutes."""
+        total = int(self.sentences.count())
+        if total == 0 or k <= 0:
+            return []
+        result = self.sentences.query(
+            query_embeddings=[self.embedder.query_vector(query)], n_results=min(3 * k, total),
+            include=["metadatas", "distances"],
+        )
+        best: dict[str, float] = {}
+        for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True):
+            chunk_id = str(meta["chunk_id"])
+            best.setdefault(chunk_id, 1.0 - float(dist))  # results come best first
+        ordered = list(best)[:k]
+        return [Hit(c, best[c.id], rank) for rank, c in enumerate(self.get(ordered), start=1)]
+
     def count(self) -> int:
         return int(self.chunks.count())
 

@@ -1,0 +1,184 @@
+"""Answer-quality evaluation over a question set (the format of tests/data/dev_questions.jsonl).
+
+Each line: ``question``, optional ``history``, ``must`` (groups of alternatives; the answer must
+contain one of each group), ``evidence`` (verbatim supporting text), or ``abstain: true``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.records import Answer
+from ingest.loaders import IngestError, load
+
+RECALL_AT = (1, 3, 5)
+
+
+def normalize(text: str) -> str:
+    """Compare text ignoring case, runs of whitespace and curly vs straight quotes."""
+    table = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+    return " ".join(text.translate(table).split()).lower()
+
+
+def load_questions(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "question" not in row:
+            raise ValueError(f"{path}:{number}: a line without 'question'")
+        row.setdefault("id", f"q{number}")
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    question: str
+    abstain_expected: bool
+    abstained: bool
+    answer: str
+    seconds: float
+    evidence_rank: int | None = None  # 1-based rank of the first context holding evidence
+    key_facts: bool | None = None
+    supported: bool | None = None  # a cited chunk contains the evidence
+    quotes_verbatim: bool = True
+    citations: int = 0
+
+
+@dataclass
+class EvalReport:
+    results: list[QuestionResult] = field(default_factory=list)
+    totals: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False)
+
+
+class SourceTexts:
+    """The text each source's offsets point into, loaded once per source."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str | None] = {}
+
+    def get(self, source: str) -> str | None:
+        if source not in self._texts:
+            try:
+                self._texts[source] = load(source).text
+            except (IngestError, OSError):
+                self._texts[source] = None
+        return self._texts[source]
+
+
+def score_question(row: dict, answer: Answer, seconds: float, texts: SourceTexts) -> QuestionResult:
+    result = QuestionResult(
+        id=row["id"], question=row["question"], abstain_expected=bool(row.get("abstain")),
+        abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
+    )
+    result.quotes_verbatim = all(texts.get(c.source) is not None and texts.get(c.source)[c.start : c.end] == c.quote
+                                 for c in answer.citations)
+    if result.abstain_expected:
+        return result
+    evidence = [normalize(e) for e in row.get("evidence", [])]
+    result.evidence_rank = next(
+        (i for i, ctx in enumerate(answer.contexts, start=1) if any(e in normalize(ctx.text) for e in evidence)),
+        None,
+    )
+    text = normalize(answer.answer)
+    result.key_facts = not answer.abstained and all(
+        any(normalize(alt) in text for alt in group) for group in row.get("must", [])
+    )
+    cited = {c.chunk_id for c in answer.citations}
+    cited_text = " ".join(normalize(ctx.text) for ctx in answer.contexts if ctx.chunk_id in cited)
+    result.supported = bool(evidence) and any(e in cited_text for e in evidence)
+    return result
+
+
+def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
+    answerable = [r for r in results if not r.abstain_expected]
+    unanswerable = [r for r in results if r.abstain_expected]
+    abstained = [r for r in results if r.abstained]
+    totals: dict[str, float] = {"questions": len(results), "answerable": len(answerable)}
+    ranks = [r.evidence_rank for r in answerable]
+    for k in RECALL_AT:
+        totals[f"recall@{k}"] = _share([rank is not None and rank <= k for rank in ranks])
+    totals["mrr"] = _mean([1.0 / rank if rank else 0.0 for rank in ranks])
+    totals["key_fact_accuracy"] = _share([bool(r.key_facts) for r in answerable])
+    answered = [r for r in answerable if not r.abstained]
+    totals["citation_support"] = _share([bool(r.supported) for r in answered])
+    totals["quotes_verbatim"] = _share([r.quotes_verbatim for r in results])
+    totals["abstention_recall"] = _share([r.abstained for r in unanswerable])
+    totals["abstention_precision"] = _share([r.abstain_expected for r in abstained]) if abstained else 1.0
+    totals["false_abstentions"] = sum(r.abstained for r in answerable)
+    seconds = sorted(r.seconds for r in results)
+    totals["latency_p50_ms"] = 1000 * _percentile(seconds, 50)
+    totals["latency_p95_ms"] = 1000 * _percentile(seconds, 95)
+    return totals
+
+
+def run_eval(ask: Callable[[str, list[dict]], Answer], rows: Sequence[dict]) -> EvalReport:
+    """Ask every question through ``ask`` (the same function the API uses) and score the answers."""
+    texts = SourceTexts()
+    results = []
+    for row in rows:
+        started = time.perf_counter()
+        answer = ask(row["question"], row.get("history", []))
+        results.append(score_question(row, answer, time.perf_counter() - started, texts))
+    return EvalReport(results=results, totals=summarize(results))
+
+
+def markdown_table(report: EvalReport, baseline: EvalReport | None = None) -> str:
+    lines = ["| metric | value |" + (" before | change |" if baseline else ""),
+             "|---|---|" + ("---|---|" if baseline else "")]
+    for name, value in report.totals.items():
+        row = f"| {name} | {_fmt(value)} |"
+        if baseline and name in baseline.totals:
+            before = baseline.totals[name]
+            row += f" {_fmt(before)} | {value - before:+.3g} |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def failures(report: EvalReport) -> list[str]:
+    lines = []
+    for r in report.results:
+        if r.abstain_expected and not r.abstained:
+            lines.append(f"{r.id}: should abstain, answered: {r.answer[:120]}")
+        elif not r.abstain_expected and not r.key_facts:
+            lines.append(f"{r.id}: missing key facts ({'abstained' if r.abstained else r.answer[:120]})")
+    return lines
+
+
+def load_report(path: Path) -> EvalReport:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return EvalReport(
+        results=[QuestionResult(**r) for r in raw.get("results", [])],
+        totals=raw.get("totals", {}), settings=raw.get("settings", {}),
+    )
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 1.0
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def _percentile(sorted_values: Sequence[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}"
