@@ -15,6 +15,7 @@ import numpy as np
 
 from assistant.questions import (
     QuestionProfile,
+    asks_about_document,
     content_stems,
     missing_specifics,
     missing_types,
@@ -23,6 +24,7 @@ from assistant.questions import (
     sub_questions,
 )
 from assistant.records import Answer, Citation, Context
+from ingest.chunking import FRONT_MATTER_SECTION
 from ingest.records import Chunk
 from store.records import Hit
 
@@ -30,6 +32,7 @@ ABSTAIN_TEXT = "The documents do not cover this."
 LEXICAL_WEIGHT = 0.3  # how much the share of question terms found adds to the cosine
 TYPE_BONUS = 0.05  # added when the sentence holds an answer of the expected type (a date for "when")
 MIN_WORDS = 3  # shorter "sentences" are headlines, bylines or page chrome
+MAX_GAP = 3  # characters between two sentences that follow each other (a space, a paragraph break)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +64,12 @@ def candidates(
 ) -> list[Candidate]:
     """Every sentence of the hits once (overlapping chunks repeat sentences), best first."""
     wanted = set(question.stems)
+    about_document = asks_about_document(question.text)
     seen: set[tuple[str, int, int]] = set()
     found: list[Candidate] = []
     for hit in hits:
         vectors = sentence_vectors.get(hit.chunk.id)
-        if vectors is None:
+        if vectors is None or (hit.chunk.section == FRONT_MATTER_SECTION and not about_document):
             continue
         dense = vectors @ query_vector
         for (start, end), text, score in zip(hit.chunk.sentences, hit.chunk.sentence_texts(), dense, strict=True):
@@ -98,28 +102,29 @@ def select(ranked: Sequence[Candidate], question: QuestionProfile, policy: Answe
         if typed is None:
             return []
         chosen = [*chosen[: policy.max_sentences - 1], typed] if typed not in chosen else chosen
-    return sorted(with_neighbours(chosen), key=lambda c: (c.chunk.source, c.start))
+    return sorted(with_neighbours(chosen, ranked), key=lambda c: (c.chunk.source, c.start))
 
 
-def with_neighbours(chosen: Sequence[Candidate]) -> list[Candidate]:
+def with_neighbours(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> list[Candidate]:
     """Add the sentence before one that refers back ("This difference...") and the sentence after
-    that refers back to a chosen one, so each quote can be understood on its own."""
+    a chosen one when it refers back to it ("...have this meeting in Washington"), so each quote can
+    be understood on its own. Neighbours come from any retrieved chunk (chunks overlap)."""
+    by_source: dict[str, list[Candidate]] = {}
+    for c in sorted(pool, key=lambda c: c.start):
+        by_source.setdefault(c.chunk.source, []).append(c)
     result = {(c.chunk.source, c.start): c for c in chosen}
     for c in chosen:
-        index = c.chunk.sentences.index((c.start, c.end))
-        texts = c.chunk.sentence_texts()
-        if index > 0 and refers_back(c.text):
-            _add(result, c, index - 1, texts)
-        if index + 1 < len(texts) and refers_back(texts[index + 1]):
-            _add(result, c, index + 1, texts)
+        line = by_source.get(c.chunk.source, [])
+        index = next((i for i, other in enumerate(line) if other.start == c.start), None)
+        if index is None:
+            continue
+        before = line[index - 1] if index > 0 else None
+        after = line[index + 1] if index + 1 < len(line) else None
+        if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
+            result.setdefault((c.chunk.source, before.start), before)
+        if after and after.start - c.end <= MAX_GAP and refers_back(after.text):
+            result.setdefault((c.chunk.source, after.start), after)
     return list(result.values())
-
-
-def _add(result: dict, anchor: Candidate, index: int, texts: list[str]) -> None:
-    start, end = anchor.chunk.sentences[index]
-    key = (anchor.chunk.source, start)
-    if key not in result:
-        result[key] = Candidate(anchor.chunk, start, end, texts[index], anchor.dense, 0.0, anchor.rank)
 
 
 def with_parts(
@@ -133,7 +138,9 @@ def with_parts(
     have = {(c.chunk.source, c.start) for c in chosen}
     extra = []
     for part in parts:
-        ranked = candidates(hits, profile(part), embed(part), sentence_vectors)
+        # a later part ("where does he work?") leans on the first ("Who wrote the article")
+        query = part if part == parts[0] else f"{part} ({parts[0]})"
+        ranked = candidates(hits, profile(part), embed(query), sentence_vectors)
         if ranked and (ranked[0].chunk.source, ranked[0].start) not in have:
             have.add((ranked[0].chunk.source, ranked[0].start))
             extra.append(ranked[0])

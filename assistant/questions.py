@@ -162,9 +162,20 @@ def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
 
 _REFERS_BACK = re.compile(
     r"^(this|that|these|those|such|it|its|they|their|he|she|his|her|both|the same)\b"
-    r"|^(\S+\s+){0,6}(this|these|those|such)\s+\w+",
+    r"|^(\S+\s+){0,8}(this|these|those|such)\s+\w+",
     re.IGNORECASE,
 )
+
+
+_ABOUT_DOCUMENT = re.compile(
+    r"\b(author\w*|wrote|written|writer|publish\w*|title[ds]?|article|document|paper|report|url|link)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_document(question: str) -> bool:
+    """Is the question about the document itself (author, title, date), so front matter may answer it?"""
+    return bool(_ABOUT_DOCUMENT.search(question))
 
 
 def refers_back(sentence: str) -> bool:

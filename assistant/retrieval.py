@@ -52,15 +52,19 @@ class HybridRetriever:
         self.collection = collection
         self.config = config
 
-    def retrieve(self, query: str) -> list[Hit]:
+    def retrieve(self, query: str, *more_queries: str) -> list[Hit]:
+        """Hits for ``query``; the rankings of ``more_queries`` (parts of a question) join the fusion."""
         c = self.config
-        dense = self.collection.dense.search(query, c.candidates)
-        sentences = self.collection.dense.search_sentences(query, c.candidates)
-        keyword = self.collection.keyword.search(query, c.candidates)
-        fused = reciprocal_rank_fusion(
-            [dense, sentences, keyword], [c.dense_weight, c.sentence_weight, c.keyword_weight]
-        )
-        return cap_per_section(fused, c.per_section, c.k)
+        rankings, weights = [], []
+        for text in (query, *more_queries):
+            rankings += [
+                self.collection.dense.search(text, c.candidates),
+                self.collection.dense.search_sentences(text, c.candidates),
+                self.collection.keyword.search(text, c.candidates),
+            ]
+            weights += [c.dense_weight, c.sentence_weight, c.keyword_weight]
+        fused = reciprocal_rank_fusion(rankings, weights)
+        return cap_per_section(fused, c.per_section, c.k + len(more_queries))
 
     def as_langchain(self) -> LangchainHybridRetriever:
         return LangchainHybridRetriever(hybrid=self)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assistant.answering import AnswerPolicy, extractive_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_paths
-from assistant.questions import QuestionProfile, profile, standalone_question
+from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import Answer, Message
 from assistant.retrieval import HybridRetriever, RetrievalConfig
 from assistant.settings import Settings
@@ -44,7 +44,9 @@ class Assistant:
         standalone = standalone_question(question, turns)
         if standalone != question:
             log.info("follow-up %r searched as %r", question, standalone)
-        hits = self.retriever.retrieve(standalone)
+        parts = sub_questions(question)
+        part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
+        hits = self.retriever.retrieve(standalone, *part_queries)
         sentence_vectors = self.collection.dense.sentence_vectors([h.chunk for h in hits])
         asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
         return extractive_answer(asked, standalone, hits, self.embedder.query_vector, sentence_vectors, self.policy)
