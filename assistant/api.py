@@ -128,7 +128,7 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
-_PIECE_END = re.compile(r"\]\s+(?=[^\s\[])")
+_PIECE_END = re.compile(r"\[\d+\]\s+(?=[^\s\[])")
 
 
 def answer_pieces(text: str) -> list[str]:
@@ -139,12 +139,13 @@ def answer_pieces(text: str) -> list[str]:
 
 def safe_upload_name(raw: str) -> str:
     """The file name an upload is stored under: no folders, no odd characters, a supported suffix."""
-    base = unicodedata.normalize("NFKC", re.split(r"[\\/]", raw or "")[-1])
+    base = re.split(r"[\\/]", raw or "")[-1]
     stem, dot, ext = base.rpartition(".")
     suffix = f".{ext.lower()}" if dot else ""
     if suffix not in SUPPORTED_SUFFIXES:
         raise ApiError(415, f"{base or '(no name)'}: unsupported file type '{suffix or '(none)'}'; "
                             f"supported: {', '.join(SUPPORTED_SUFFIXES)}", "unsupported_file_type")
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:100] or "upload"
     return stem + suffix
 
@@ -156,11 +157,11 @@ def source_id(source: str) -> str:
 class ServedAssistant:
     """One Assistant shared by every route and the UI: asks run together, ingest and remove run alone."""
 
-    def __init__(self, bot: Assistant) -> None:
+    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: ReadWriteLock | None = None) -> None:
         self.bot = bot
-        self.settings: Settings = bot.settings
+        self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
         self.uploads = (bot.settings.data_dir / "uploads").resolve()
-        self.lock = ReadWriteLock()
+        self.lock = lock or ReadWriteLock()
 
     @property
     def model_id(self) -> str:

@@ -47,3 +47,7 @@ class Answer(BaseModel):
     contexts: list[Context] = Field(default_factory=list)
     standalone_question: str | None = Field(None, description="The question as searched, after follow-up rewriting.")
     reason: str | None = Field(None, description="Why the assistant abstained, when it did.")
+    backend: str = Field("extractive", description="What wrote the answer: extractive, openai or llamacpp.")
+    dropped_sentences: int = Field(
+        0, description="Generated sentences removed by citation verification (unsupported or uncited)."
+    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from assistant.answering import AnswerPolicy, extractive_answer
+from assistant.generative import answer_messages, condense_with_model, looks_like_injection, repeats, verified_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_paths
+from assistant.llm import build_backend
+from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import Answer, Message
 from assistant.retrieval import HybridRetriever, RetrievalConfig
@@ -36,20 +39,63 @@ class Assistant:
         )
         self.policy = AnswerPolicy(min_evidence=s.min_evidence, max_sentences=s.max_sentences)
         self.chunking = ChunkingConfig(s.chunk_size, s.chunk_overlap)
+        self.prompts = load_prompts()
+        self.backend = build_backend(
+            s.llm, base_url=s.llm_base_url, model=s.llm_model,
+            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None, model_path=s.llm_model_path,
+            max_tokens=s.llm_max_tokens, temperature=s.llm_temperature, timeout=s.llm_timeout,
+        )
 
     def ask(self, question: str, history: Sequence[Message | dict] = ()) -> Answer:
+        """Answer from the documents, with citations; raises QuestionError for unusable questions."""
+        for event in self.ask_stream(question, history):
+            if event["type"] == "answer":
+                return event["answer"]
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+
+    def ask_stream(self, question: str, history: Sequence[Message | dict] = ()) -> Iterator[dict]:
+        """Events: {"type": "token", "text"} while the answer is written, then {"type": "answer", "answer"}.
+
+        Generated tokens are not yet verified: the final answer replaces them.
+        """
         question = self.validate_question(question)
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
         turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
-        standalone = standalone_question(question, turns)
-        if standalone != question:
-            log.info("follow-up %r searched as %r", question, standalone)
+        standalone = self.standalone(question, turns)
         parts = sub_questions(question)
         part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
         hits = self.retriever.retrieve(standalone, *part_queries)
         sentence_vectors = self.collection.dense.sentence_vectors([h.chunk for h in hits])
         asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
-        return extractive_answer(asked, standalone, hits, self.embedder.query_vector, sentence_vectors, self.policy)
+        embed = self.embedder.query_vector
+        extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
+        if self.backend is None or extractive.abstained:
+            for citation in extractive.citations:
+                yield {"type": "token", "text": f"{citation.quote} [{citation.n}] "}
+            yield {"type": "answer", "answer": extractive}
+            return
+        chunks = [h.chunk for h in hits if not looks_like_injection(h.chunk.text)]
+        text = ""
+        for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
+            text += piece
+            yield {"type": "token", "text": piece}
+            if repeats(text):
+                log.info("generation stopped: the model repeated itself")
+                break
+        generated, dropped = verified_answer(text, chunks, embed, sentence_vectors, self.backend.name)
+        final = generated or extractive.model_copy(update={"dropped_sentences": dropped})
+        yield {"type": "answer", "answer": final.model_copy(
+            update={"contexts": extractive.contexts, "standalone_question": standalone}
+        )}
+
+    def standalone(self, question: str, turns: Sequence[Message]) -> str:
+        """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""
+        rule_based = standalone_question(question, turns)
+        if rule_based == question:
+            return question
+        rewrite = condense_with_model(self.backend, self.prompts, question, turns) if self.backend else None
+        log.info("follow-up %r: rule rewrite %r, model rewrite %r", question, rule_based, rewrite)
+        return rewrite or rule_based
 
     def validate_question(self, question: str) -> str:
         cleaned = " ".join((question or "").split())

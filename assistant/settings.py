@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    llm: str = Field("extractive", description="Answer backend: extractive (no model), openai or llamacpp.")
+    llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server (openai backend).")
+    llm_model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
+    llm_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible server (env only).")
+    llm_model_path: Path | None = Field(None, description="GGUF file (llamacpp backend); default: bundled SmolLM2.")
+    llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_timeout: float = Field(60, gt=0, description="Seconds to wait for the language model server.")
+
+    @field_validator("llm")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in ("extractive", "openai", "llamacpp"):
+            raise ValueError(f"unknown backend {value!r}; choose extractive, openai or llamacpp")
         return value
 
     @field_validator("chroma_url")

@@ -1,0 +1,46 @@
+"""Prompt templates live in prompts/ as files; their variables are checked when the app starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.prompts import PromptTemplate
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+EXPECTED_VARIABLES = {
+    "system": set(),
+    "answer": {"passages", "question"},
+    "condense": {"history", "question"},
+}
+
+
+class PromptError(RuntimeError):
+    """A prompt file is missing or does not use exactly the variables the code fills in."""
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    answer: PromptTemplate
+    condense: PromptTemplate
+
+
+def load_prompts(folder: Path = PROMPTS_DIR) -> Prompts:
+    templates = {}
+    for name, expected in EXPECTED_VARIABLES.items():
+        path = folder / f"{name}.txt"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PromptError(f"prompt file {path} cannot be read: {exc}") from exc
+        template = PromptTemplate.from_template(text)
+        found = set(template.input_variables)
+        if found != expected:
+            raise PromptError(
+                f"{path}: uses variables {sorted(found)}, the code fills in {sorted(expected)}"
+            )
+        templates[name] = template
+    return Prompts(
+        system=templates["system"].template.strip(), answer=templates["answer"], condense=templates["condense"]
+    )
