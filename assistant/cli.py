@@ -41,14 +41,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _assistant(data_dir: Path | None):
+def _assistant(data_dir: Path | None, **overrides):
     """Build the assistant, turning configuration and start-up errors into readable messages."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.service import Assistant
     from assistant.settings import Settings
 
+    if data_dir:
+        overrides["data_dir"] = data_dir
     try:
-        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+        settings = Settings(**overrides)
         return Assistant(settings)
     except ValidationError as exc:
         raise _fail(f"invalid settings: {exc}", 2) from exc
@@ -192,12 +194,37 @@ def remove(source: Annotated[str, typer.Argument(help="Source path, or its file 
     out.print(f"removed {removed}", highlight=False)
 
 
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option(help="Fix what is found: drop orphans, restore missing chunks.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Check that Chroma, the keyword index and the manifest agree (exit 1 if they do not)."""
+    from store import consistency
+    from store.collection import StoreBusyError
+
+    bot = _assistant(data_dir)
+    try:
+        report = consistency.repair(bot.collection) if repair else consistency.check(bot.collection)
+    except StoreBusyError as exc:
+        raise _fail(str(exc), 2) from exc
+    for line in report.lines():
+        out.print(line, highlight=False)
+    for source in report.reingest:
+        out.print(f"[yellow]ingest again:[/] {source}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[Path, typer.Argument(help="JSONL questions: question, history?, must, evidence, abstain.")],
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
     compare: Annotated[Path | None, typer.Option(help="A previous JSON report to compare with.")] = None,
-    sweep: Annotated[bool, typer.Option(help="Also sweep the abstention threshold and print the table.")] = False,
+    sweep: Annotated[
+        bool, typer.Option(help="Also sweep threshold, retrieval and chunking settings (one at a time).")
+    ] = False,
+    llm: Annotated[str | None, typer.Option(help="Answer backend for this run: extractive, openai, llamacpp.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Measure answer quality: retrieval recall, key facts, citation support, abstention, latency."""
@@ -207,12 +234,15 @@ def evaluate(
         rows = ev.load_questions(questions)
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot read {questions}: {exc}", 2) from exc
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, **({"llm": llm} if llm else {}))
     bot.ensure_default_collection()
     report = ev.run_eval(bot.ask, rows)
-    report.settings = bot.settings.model_dump(mode="json")
+    report.settings = bot.settings.model_dump(mode="json", exclude={"llm_api_key"})
     if sweep:
-        out.print(sweep_table(bot, rows), highlight=False)
+        from assistant.calibration import sweep as run_sweep
+
+        corpus = [Path(e.source) for e in bot.sources() if Path(e.source).exists()]
+        out.print(run_sweep(bot, rows, corpus), highlight=False)
     baseline = ev.load_report(compare) if compare else None
     out.print(ev.markdown_table(report, baseline), highlight=False)
     for line in ev.failures(report):
@@ -230,54 +260,6 @@ def evaluate(
         f"latency p50 {t['latency_p50_ms']:.0f} ms · p95 {t['latency_p95_ms']:.0f} ms · report {target}",
         highlight=False,
     )
-
-
-def sweep_table(bot, rows: list[dict]) -> str:
-    """Key facts and abstention at each abstention threshold: how the default was chosen."""
-    from dataclasses import replace
-
-    from assistant import evaluation as ev
-
-    original = bot.policy
-    lines = ["| min_evidence | key facts | abstention recall | false abstentions |", "|---|---|---|---|"]
-    try:
-        for threshold in (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40):
-            bot.policy = replace(original, min_evidence=threshold)
-            t = ev.run_eval(bot.ask, rows).totals
-            lines.append(f"| {threshold:.2f} | {t['key_fact_accuracy']:.3f} | {t['abstention_recall']:.2f} "
-                         f"| {t['false_abstentions']:g} |")
-    finally:
-        bot.policy = original
-    return "\n".join(lines)
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (default: ASSISTANT_HOST or 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: ASSISTANT_PORT or 7860; 0: any free).")] = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Serve the chat UI (/), the HTTP API (/api, /v1), /embed and /healthz in one process."""
-    import uvicorn
-
-    from ui import create_web_app
-
-    bot = _assistant(data_dir)
-    report = bot.ensure_default_collection()
-    if report:
-        err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
-    host = host or bot.settings.host
-    port = bot.settings.port if port is None else port
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:
-            await super().startup(sockets)
-            if self.started:  # bound and serving: say where
-                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
-                out.print(f"Serving on http://{host}:{bound}  (API docs: /docs · embed: /embed)", highlight=False)
-
-    config = uvicorn.Config(create_web_app(bot), host=host, port=port, log_level="warning")
-    Server(config).run()
 
 
 def main() -> None:

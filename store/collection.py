@@ -59,9 +59,17 @@ class Collection:
                 f"another process is writing to {self.data_dir} (ingest or remove); try again when it ends"
             ) from exc
         try:
+            self._finish_pending_deletes()
             yield
         finally:
             self._lock.release()
+
+    def _finish_pending_deletes(self) -> None:
+        pending = self.manifest.pending_deletes()
+        if pending:
+            log.info("finishing %d chunk deletions an earlier write left undone", len(pending))
+            self._delete_chunks(pending)
+            self.manifest.save(self.manifest.load())
 
     def status_of(self, doc: Document) -> str:
         return self._status(self.manifest.load(), doc)
@@ -95,8 +103,7 @@ class Collection:
                 if old:
                     stale.extend(set(old.chunk_ids) - set(ids))
                 results.append(PutResult(doc.source, status, len(chunks)))
-            self.manifest.save(entries)
-            self._delete_chunks(stale)
+            self._commit(entries, stale)
         return results
 
     def remove(self, sources: Sequence[str]) -> list[str]:
@@ -106,9 +113,15 @@ class Collection:
             removed = [s for s in sources if s in entries]
             ids = [cid for s in removed for cid in entries.pop(s).chunk_ids]
             if removed:
-                self.manifest.save(entries)
-                self._delete_chunks(ids)
+                self._commit(entries, ids)
         return removed
+
+    def _commit(self, entries: dict[str, SourceEntry], stale: list[str]) -> None:
+        """Manifest first, with the deletions it still owes; a crash before they finish is resumed."""
+        self.manifest.save(entries, pending_deletes=stale)
+        if stale:
+            self._delete_chunks(stale)
+            self.manifest.save(entries)
 
     def resolve_source(self, name: str) -> str | None:
         """A stored source by its full path, or by a file name that matches exactly one source."""

@@ -27,19 +27,29 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[str, SourceEntry]:
+    def _raw(self) -> dict:
         if not self.path.exists():
             return {}
-        raw = json.loads(self.path.read_text(encoding="utf-8"))
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def load(self) -> dict[str, SourceEntry]:
         return {
             src: SourceEntry(**{**entry, "chunk_ids": tuple(entry["chunk_ids"])})
-            for src, entry in raw.get("sources", {}).items()
+            for src, entry in self._raw().get("sources", {}).items()
         }
 
-    def save(self, entries: dict[str, SourceEntry]) -> None:
+    def pending_deletes(self) -> list[str]:
+        """Chunk ids a write was deleting when it stopped; the next write finishes the job."""
+        return list(self._raw().get("pending_deletes", []))
+
+    def save(self, entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...] = ()) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        payload = {"version": 1, "sources": {src: asdict(e) for src, e in sorted(entries.items())}}
+        payload = {
+            "version": 1,
+            "sources": {src: asdict(e) for src, e in sorted(entries.items())},
+            "pending_deletes": list(pending_deletes),
+        }
         with tmp.open("w", encoding="utf-8") as out:
             json.dump(payload, out, ensure_ascii=False, indent=1)
             out.flush()

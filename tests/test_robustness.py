@@ -1,0 +1,111 @@
+"""Crash safety and consistency: kill -9 during ingest, then the same ingest converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from store import consistency
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+WORDS = ("treaty summit alliance pipeline tariff election sanction reactor frontier corridor harbor census "
+         "drought vaccine satellite railway lithium orchard glacier festival archive").split()
+
+INGEST_SCRIPT = """
+import sys
+from assistant.service import Assistant
+from assistant.settings import Settings
+bot = Assistant(Settings(data_dir=sys.argv[1]))
+print("START", flush=True)
+bot.ingest([sys.argv[2]])
+print("DONE", flush=True)
+"""
+
+
+def _write_docs(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        paragraphs = []
+        for p in range(6):
+            words = [WORDS[(i * 7 + p * 3 + w) % len(WORDS)] for w in range(40)]
+            paragraphs.append(f"Document {i} paragraph {p} is about {' '.join(words)}.")
+        (folder / f"doc{i:03d}.md").write_text(f"# Report {i}\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
+    return folder
+
+
+def _state(bot) -> tuple[set[str], set[str], set[str]]:
+    entries = bot.collection.manifest.load()
+    return (
+        {cid for e in entries.values() for cid in e.chunk_ids},
+        set(bot.collection.dense.all_ids()),
+        set(bot.collection.keyword.all_ids()),
+    )
+
+
+def _run_and_kill(data_dir: Path, docs: Path, after_start: float) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INGEST_SCRIPT, str(data_dir), str(docs)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "START"
+    time.sleep(after_start)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return proc.stdout.read()
+
+
+def test_killed_ingest_converges_to_the_uninterrupted_state(make_assistant, tmp_path):
+    docs = _write_docs(tmp_path / "docs", 40)
+    reference = make_assistant(data_dir=tmp_path / "reference")
+    started = time.perf_counter()
+    reference.ingest([docs])
+    duration = time.perf_counter() - started
+    expected = _state(reference)
+    assert expected[0] == expected[1] == expected[2] and expected[0]
+
+    for fraction in (0.05, 0.4, 0.8):  # before the first batch is written, during, near the end
+        data_dir = tmp_path / f"killed-{fraction}"
+        output = _run_and_kill(data_dir, docs, fraction * duration)
+        assert "DONE" not in output, "the ingest finished before it could be killed"
+        bot = make_assistant(data_dir=data_dir)  # the store opens after kill -9
+        bot.ingest([docs])
+        assert _state(bot) == expected, f"killed at {fraction:.0%} of the ingest"
+        assert consistency.check(bot.collection).ok
+
+
+def test_doctor_repairs_an_index_that_lost_chunks(article_assistant):
+    bot = article_assistant
+    ids = sorted(bot.collection.keyword.all_ids())
+    bot.collection.keyword.delete(ids[:3])  # chunks lost from BM25 only
+    bot.collection.dense.delete(ids[3:5])  # and from Chroma only
+    report = consistency.check(bot.collection)
+    assert not report.ok
+    assert set(report.missing_keyword) == set(ids[:3]) and set(report.missing_dense) == set(ids[3:5])
+    repaired = consistency.repair(bot.collection)
+    assert repaired.ok, repaired.lines()
+    assert set(bot.collection.dense.all_ids()) == set(bot.collection.keyword.all_ids()) == set(ids)
+    answer = bot.ask("How many F-16 fighter jets and modernization kits did Turkey request?")
+    assert "forty" in answer.answer
+
+
+def test_unfinished_deletions_are_finished_by_the_next_write(article_assistant, tmp_files):
+    bot = article_assistant
+    note = tmp_files / "note.md"
+    note.write_text("# Note\n\nThe harbor census counted eleven lighthouses along the coast.\n", encoding="utf-8")
+    bot.ingest([note])
+    entries = bot.collection.manifest.load()
+    gone = entries.pop(str(note.resolve()))
+    bot.collection.manifest.save(entries, pending_deletes=list(gone.chunk_ids))  # as if killed right here
+    assert not consistency.check(bot.collection).ok
+    bot.ingest([note.parent])  # any later write finishes the deletions first, then re-adds the note
+    assert consistency.check(bot.collection).ok
