@@ -262,5 +262,35 @@ def evaluate(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: ASSISTANT_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: ASSISTANT_PORT or 7860; 0: any free).")] = None,
+    llm: Annotated[str | None, typer.Option(help="Answer backend: extractive, openai, llamacpp.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the chat UI (/), the HTTP API (/api, /v1), /embed and /healthz in one process."""
+    import uvicorn
+
+    from ui import create_web_app
+
+    bot = _assistant(data_dir, **({"llm": llm} if llm else {}))
+    report = bot.ensure_default_collection()
+    if report:
+        err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    host = host or bot.settings.host
+    port = bot.settings.port if port is None else port
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:  # bound and serving: say where
+                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                out.print(f"Serving on http://{host}:{bound}  (API docs: /docs · embed: /embed)", highlight=False)
+
+    config = uvicorn.Config(create_web_app(bot), host=host, port=port, log_level="warning")
+    Server(config).run()
+
+
 def main() -> None:
     app()

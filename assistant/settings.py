@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
     default_corpus: Path = Field(DEFAULT_CORPUS, description="Ingested on first start when the store is empty.")
 
-    chunk_size: int = Field(1000, ge=50, le=4000, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(250, ge=0, description="Characters of the previous chunk a chunk repeats.")
+    chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(300, ge=0, description="Characters of the previous chunk a chunk repeats.")
     max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts.")
 
     k: int = Field(6, ge=1, le=50, description="Chunks handed to the answerer.")

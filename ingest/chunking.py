@@ -25,8 +25,8 @@ FRONT_MATTER_SECTION = "Document information"
 
 @dataclass(frozen=True, slots=True)
 class ChunkingConfig:
-    chunk_size: int = 1000
-    overlap: int = 250
+    chunk_size: int = 1200
+    overlap: int = 300
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:

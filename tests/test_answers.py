@@ -13,8 +13,8 @@ from tests.conftest import CORPUS
 pytestmark = pytest.mark.slow
 
 # The dev-set levels reached when the suite was written; a change may raise them, never lower them.
-MIN_KEY_FACT_ACCURACY = 0.80
-MIN_CITATION_SUPPORT = 0.84
+MIN_KEY_FACT_ACCURACY = 0.88
+MIN_CITATION_SUPPORT = 0.88
 MIN_RECALL_AT_5 = 0.92
 MAX_FALSE_ABSTENTIONS = 0
 
