@@ -51,6 +51,7 @@ def ingest_paths(
     files = find_files(paths)
     report = IngestReport()
     batch: list[tuple[Document, list[Chunk]]] = []
+    stored = collection.manifest.load()  # once: per-file loads would make big ingests quadratic
     for done, path in enumerate(files, start=1):
         if progress:
             progress(done - 1, len(files), path.name)
@@ -60,7 +61,7 @@ def ingest_paths(
             log.warning("%s", exc)
             report.failed.append((str(path), str(exc)))
             continue
-        if collection.status_of(doc) == "unchanged":
+        if collection.status_in(stored, doc) == "unchanged":
             report.unchanged.append(doc.source)
             continue
         batch.append((doc, chunk_document(doc, chunking)))

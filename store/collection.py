@@ -72,7 +72,7 @@ class Collection:
             self.manifest.save(self.manifest.load())
 
     def status_of(self, doc: Document) -> str:
-        return self._status(self.manifest.load(), doc)
+        return self.status_in(self.manifest.load(), doc)
 
     def put(self, documents: Sequence[tuple[Document, list[Chunk]]]) -> list[PutResult]:
         """Store new or changed documents; one encoder pass for all their new chunks."""
@@ -80,7 +80,7 @@ class Collection:
             entries = self.manifest.load()
             todo, results = [], []
             for doc, chunks in documents:
-                if self._status(entries, doc) == "unchanged":
+                if self.status_in(entries, doc) == "unchanged":
                     results.append(PutResult(doc.source, "unchanged", len(chunks)))
                 else:
                     todo.append((doc, chunks))
@@ -96,7 +96,7 @@ class Collection:
             self.keyword.add(all_new)
             stale: list[str] = []
             for doc, chunks in todo:
-                status = self._status(entries, doc)
+                status = self.status_in(entries, doc)
                 old = entries.get(doc.source)
                 ids = tuple(c.id for c in chunks)
                 entries[doc.source] = SourceEntry(doc.source, doc.title, doc.content_hash, ids, _now())
@@ -144,7 +144,8 @@ class Collection:
             self.keyword.compact()
 
     @staticmethod
-    def _status(entries: dict[str, SourceEntry], doc: Document) -> str:
+    def status_in(entries: dict[str, SourceEntry], doc: Document) -> str:
+        """"added", "updated" or "unchanged": how ``doc`` compares with the manifest ``entries``."""
         entry = entries.get(doc.source)
         if entry is None:
             return "added"
