@@ -20,7 +20,7 @@ app = typer.Typer(
     help="A grounded assistant: answers only from your documents, with verbatim citations.",
     no_args_is_help=True, add_completion=False,
 )
-out = Console()
+out = Console(soft_wrap=True)  # no hard wraps: output is read by scripts too
 err = Console(stderr=True)
 log = logging.getLogger("assistant")
 
