@@ -59,16 +59,26 @@ def words(text: str) -> list[str]:
 
 
 def _strip_possessive(word: str) -> str:
-    return re.sub(r"['’]s$", "", word)
+    return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
 def stem(word: str) -> str:
     return _stemmer().stemWord(word.lower())
 
 
-def content_stems(text: str) -> list[str]:
+@lru_cache(maxsize=65536)  # the same sentences come back query after query
+def content_stems(text: str) -> tuple[str, ...]:
     """Stems of the words that carry meaning (no stopwords, no one-letter words)."""
-    return [stem(w) for w in words(text) if len(w) > 1 and w.lower() not in STOPWORDS]
+    return tuple(stem(w) for w in words(text) if len(w) > 1 and w.lower() not in STOPWORDS)
+
+
+@lru_cache(maxsize=16384)
+def _vocabulary(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(lower-cased words, their stems, numbers) of a text."""
+    lowered = frozenset(w.lower() for w in words(text))
+    return lowered, frozenset(stem(w) for w in lowered), frozenset(
+        m.group(0).rstrip(".,") for m in _NUMBER.finditer(text)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +122,7 @@ def specifics(question: str) -> tuple[str, ...]:
 
 def missing_specifics(question_specifics: Sequence[str], evidence: str) -> list[str]:
     """The question's specifics that the evidence text does not contain."""
-    evidence_words = {w.lower() for w in words(evidence)}
-    evidence_stems = {stem(w) for w in evidence_words}
-    evidence_numbers = {m.group(0).rstrip(".,") for m in _NUMBER.finditer(evidence)}
+    evidence_words, evidence_stems, evidence_numbers = _vocabulary(evidence)
     missing = []
     for item in question_specifics:
         if item[0].isdigit():

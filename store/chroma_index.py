@@ -115,11 +115,11 @@ class ChromaIndex:
         return self.search_vector(self.embedder.query_vector(query), k)
 
     def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
-        total = self.count()
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
+        # no count() first: it costs as much as the query, and Chroma returns fewer when it has fewer
         result = self.chunks.query(
-            query_embeddings=[vector], n_results=min(k, total), include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
         )
         columns = (result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
         rows = zip(*columns, strict=True)
@@ -130,11 +130,10 @@ class ChromaIndex:
 
     def search_sentences(self, query: str, k: int) -> list[Hit]:
         """Chunks ranked by their best-matching sentence: finds a fact that a chunk vector dilutes."""
-        total = int(self.sentences.count())
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
         result = self.sentences.query(
-            query_embeddings=[self.embedder.query_vector(query)], n_results=min(3 * k, total),
+            query_embeddings=[self.embedder.query_vector(query)], n_results=3 * k,
             include=["metadatas", "distances"],
         )
         best: dict[str, float] = {}
