@@ -1,0 +1,270 @@
+"""Ingest throughput, end to end, against the raw encoder on the same chunk texts.
+
+    .venv/bin/python bench/ingest_bench.py                      # bundled article + 1,000 synthetic docs
+    .venv/bin/python bench/ingest_bench.py --sizes 1000,10000   # also 10k docs (~83k chunks: hours on 2 cores)
+
+Each case runs in its own process (so peak RSS is that case's own) and does, on a fresh temp data dir:
+
+1. ``Assistant(Settings(data_dir=tmp)).ingest([folder])`` — the real path: find, load, chunk, embed
+   (one pass giving chunk and sentence vectors), Chroma writes, BM25 log, manifest. The embed,
+   chunk, load, Chroma and keyword stages are timed by wrapping those functions (no product change).
+2. The same ingest again, files unchanged (re-ingest: every file must be skipped).
+3. The raw encoder on the same chunk texts: ``embedder.encode(texts)`` (batch 32, one call, so
+   sentence-transformers length-sorts all texts at once: an upper bound on encoder throughput).
+
+Targets (issue "Measure it"): ingest chunks/s >= 0.90 x raw encoder chunks/s; re-ingest >= 50x
+faster than the first ingest. Writes bench/results/ingest_bench.json and .png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import typer
+from common import (
+    ARTICLE,
+    CACHE,
+    RESULTS,
+    ROOT,
+    Timer,
+    machine,
+    parse_sizes,
+    peak_rss_mb,
+    print_table,
+    write_json,
+)
+
+NAME = "ingest_bench"
+RATIO_TARGET = 0.90
+REINGEST_TARGET = 50.0
+
+app = typer.Typer(add_completion=False)
+
+
+def corpus_path(case: str) -> Path:
+    if case == "article":
+        return ARTICLE
+    from synthetic import write_corpus
+
+    n = int(case.split(":")[1])
+    folder = CACHE / f"synthetic-{n}"
+    write_corpus(folder, n)
+    return folder
+
+
+def run_case(case: str) -> dict:
+    """One case, in this process."""
+    import assistant.ingestion as ingestion
+    from assistant.service import Assistant
+    from assistant.settings import Settings
+    from ingest.chunking import ChunkingConfig, chunk_document
+    from ingest.loaders import find_files, load
+    from store.chroma_index import embedding_input
+    from store.embeddings import Embedder
+
+    path = corpus_path(case)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        started = time.perf_counter()
+        embedder = Embedder()
+        load_model_s = time.perf_counter() - started
+        embedder.encode(["warm up the encoder once"] * 4)
+        bot = Assistant(Settings(data_dir=data_dir), embedder=embedder)
+        rss_before = peak_rss_mb()
+
+        timer = Timer()
+        embedder.encode_with_spans = timer.wrap("embed", embedder.encode_with_spans)
+        bot.collection.dense.add_vectors = timer.wrap("chroma write", bot.collection.dense.add_vectors)
+        bot.collection.keyword.add = timer.wrap("keyword log", bot.collection.keyword.add)
+        bot.collection.manifest.save = timer.wrap("manifest save", bot.collection.manifest.save)
+        bot.collection.status_of = timer.wrap("status check", bot.collection.status_of)
+        originals = (ingestion.chunk_document, ingestion.load)
+        ingestion.chunk_document = timer.wrap("chunk", ingestion.chunk_document)
+        ingestion.load = timer.wrap("load", ingestion.load)
+        try:
+            load_before = os.getloadavg()[0]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            report = bot.ingest([path])
+            ingest_s = time.perf_counter() - started
+            ingest_cpu_s = time.process_time() - cpu_started
+            stages = dict(timer.seconds)
+            rss_ingest = peak_rss_mb()
+
+            timer.seconds.clear()
+            started = time.perf_counter()
+            again = bot.ingest([path])
+            reingest_s = time.perf_counter() - started
+            reingest_stages = dict(timer.seconds)
+        finally:
+            ingestion.chunk_document, ingestion.load = originals
+        assert not again.added and not again.updated, "re-ingest of unchanged files changed something"
+        assert not report.failed, report.failed
+
+        # the same chunk texts the encoder saw during ingest
+        config = ChunkingConfig(bot.settings.chunk_size, bot.settings.chunk_overlap)
+        chunks = [c for f in find_files([path]) for c in chunk_document(load(f), config)]
+        chunks = list({c.id: c for c in chunks}.values())
+        texts = [embedding_input(c)[0] for c in chunks]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        raw_vectors = embedder.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+        raw_s = time.perf_counter() - started
+        raw_cpu_s = time.process_time() - cpu_started
+        load_after = os.getloadavg()[0]
+        assert raw_vectors.shape[0] == len(chunks) == bot.collection.count(), (
+            raw_vectors.shape, len(chunks), bot.collection.count()
+        )
+
+        docs = len(report.added)
+        n = len(chunks)
+        ingest_cps = n / ingest_s
+        raw_cps = n / raw_s
+        known = sum(stages.values())  # the wrapped stages do not nest
+        return {
+            "case": case,
+            "path": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+            "docs": docs,
+            "chunks": n,
+            "sentences": sum(len(c.sentences) for c in chunks),
+            "chars": sum(len(t) for t in texts),
+            "ingest_s": ingest_s,
+            "ingest_chunks_per_s": ingest_cps,
+            "docs_per_s": docs / ingest_s,
+            "raw_encode_s": raw_s,
+            "raw_chunks_per_s": raw_cps,
+            "ratio_ingest_to_raw": ingest_cps / raw_cps,
+            "ingest_cpu_s": ingest_cpu_s,
+            "raw_encode_cpu_s": raw_cpu_s,
+            "ratio_cpu_time": raw_cpu_s / ingest_cpu_s,
+            "loadavg_1min_before_after": [round(load_before, 2), round(load_after, 2)],
+            "embed_share": stages.get("embed", 0.0) / ingest_s,
+            "stages_s": stages | {"other": max(ingest_s - known, 0.0)},
+            "reingest_s": reingest_s,
+            "reingest_speedup": ingest_s / reingest_s,
+            "reingest_stages_s": reingest_stages,
+            "peak_rss_mb_before_ingest": rss_before,
+            "peak_rss_mb_after_ingest": rss_ingest,
+            "peak_rss_mb_end": peak_rss_mb(),
+            "model_load_s": load_model_s,
+        }
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["case"] for r in results]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    x = range(len(results))
+    ax = axes[0]
+    ax.bar([i - 0.2 for i in x], [r["raw_chunks_per_s"] for r in results], 0.4, label="raw encoder")
+    ax.bar([i + 0.2 for i in x], [r["ingest_chunks_per_s"] for r in results], 0.4, label="ingest (end to end)")
+    for i, r in enumerate(results):
+        ax.text(i + 0.2, r["ingest_chunks_per_s"], f"{r['ratio_ingest_to_raw']:.2f}x", ha="center", va="bottom")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("chunks / s")
+    ax.set_title(f"Ingest vs raw encoder (target ratio >= {RATIO_TARGET})")
+    ax.legend()
+
+    ax = axes[1]
+    stages = ["embed", "chunk", "load", "chroma write", "keyword log", "manifest save", "status check", "other"]
+    bottom = [0.0] * len(results)
+    for stage in stages:
+        share = [r["stages_s"].get(stage, 0.0) / r["ingest_s"] for r in results]
+        ax.bar(list(x), share, 0.5, bottom=bottom, label=stage)
+        bottom = [b + s for b, s in zip(bottom, share, strict=True)]
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("share of ingest time")
+    ax.set_title("Where ingest time goes")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    ax.bar(list(x), [r["reingest_speedup"] for r in results], 0.5)
+    ax.axhline(REINGEST_TARGET, color="red", linestyle="--", label=f"target {REINGEST_TARGET:.0f}x")
+    ax.set_yscale("log")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("first ingest / re-ingest (unchanged)")
+    ax.set_title("Re-ingest speed-up")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+@app.command()
+def main(
+    sizes: str = typer.Option("1000", help="Synthetic corpus sizes in documents, comma separated (e.g. 1000,10k)."),
+    article: bool = typer.Option(True, help="Also ingest the bundled article."),
+    case: str = typer.Option("", hidden=True, help="Internal: run one case in this process."),
+    case_out: str = typer.Option("", hidden=True),
+) -> None:
+    if case:
+        Path(case_out).write_text(json.dumps(run_case(case)), encoding="utf-8")
+        return
+    cases = (["article"] if article else []) + [f"synthetic:{n}" for n in parse_sizes(sizes)]
+    results = []
+    info = machine()
+    for name in cases:
+        print(f"[{time.strftime('%H:%M:%S')}] ingest case {name} ...", flush=True)
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            out = Path(tmp.name)
+        subprocess.run(
+            [sys.executable, __file__, "--case", name, "--case-out", str(out)], check=True, cwd=str(ROOT)
+        )
+        results.append(json.loads(out.read_text(encoding="utf-8")))
+        out.unlink()
+    rows = [
+        [
+            r["case"], r["docs"], r["chunks"], r["ingest_s"], r["ingest_chunks_per_s"], r["raw_chunks_per_s"],
+            r["ratio_ingest_to_raw"], r["ratio_cpu_time"], r["embed_share"], r["docs_per_s"], r["reingest_s"],
+            r["reingest_speedup"], r["peak_rss_mb_after_ingest"],
+        ]
+        for r in results
+    ]
+    print_table(
+        ["case", "docs", "chunks", "ingest s", "ingest ch/s", "raw enc ch/s", "ratio (>=0.90)", "CPU-time ratio",
+         "embed share", "docs/s", "re-ingest s", "speed-up (>=50x)", "peak RSS MB"],
+        rows, title="Ingest throughput (end to end) vs raw encoder, same chunk texts",
+    )
+    stage_rows = [
+        [r["case"], *[r["stages_s"].get(s, 0.0) for s in
+                      ("embed", "chunk", "load", "chroma write", "keyword log", "manifest save", "status check",
+                       "other")]]
+        for r in results
+    ]
+    print_table(["case", "embed", "chunk", "load", "chroma write", "keyword log", "manifest save", "status check",
+                 "other"], stage_rows, title="Ingest stages, seconds")
+    payload = {
+        "bench": NAME,
+        "command": "python bench/ingest_bench.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "targets": {"ratio_ingest_to_raw": RATIO_TARGET, "reingest_speedup": REINGEST_TARGET},
+        "notes": [
+            "raw encoder = embedder.model.encode(all chunk texts, batch_size=32) in one call, same texts "
+            "(section heading + chunk) the ingest encoded",
+            "stages are wall time inside the wrapped functions; 'status check' is Collection.status_of per file",
+            "CPU-time ratio = raw encode CPU s / ingest CPU s (process_time, all threads): less sensitive to "
+            "other load on the machine than the wall-clock ratio",
+            "peak RSS = ru_maxrss of the case's own process (model loaded); after_ingest excludes the raw encode",
+        ],
+        "results": results,
+    }
+    print(f"wrote {write_json(NAME, payload)}")
+    plot(results, RESULTS / f"{NAME}.png")
+    print(f"wrote {RESULTS / (NAME + '.png')}")
+
+
+if __name__ == "__main__":
+    app()
