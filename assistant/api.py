@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -37,10 +38,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.llm import LLMError
 from assistant.records import Answer, Citation, Question
 from assistant.service import Assistant, QuestionError
 from assistant.settings import Settings
 from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
+from store.chroma_index import StoreUnavailableError
 from store.collection import StoreBusyError
 from store.manifest import SourceEntry
 
@@ -171,6 +174,31 @@ class ServedAssistant:
         with self.lock.reading():
             return self.bot.ask(question, history)
 
+    def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[dict]:
+        """The answer as it is written: ``token`` events, then ``answer`` (or ``error``).
+
+        Raises QuestionError at once for an unusable question. The answer runs to its end in a thread of
+        its own, so a client that goes away never leaves the read lock held.
+        """
+        self.bot.validate_question(question)
+        events: queue.Queue[dict | None] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                with self.lock.reading():
+                    for event in self.bot.ask_stream(question, history):
+                        events.put(event)
+            except Exception as exc:  # handed to the consumer, which shows it as an error event or message
+                bug = error_of(exc)[0] == 500
+                log.log(logging.ERROR if bug else logging.WARNING, "answering %r failed: %s", question, exc,
+                        exc_info=bug)
+                events.put({"type": "error", "error": exc})
+            finally:
+                events.put(None)
+
+        threading.Thread(target=pump, name="ask-stream", daemon=True).start()
+        return iter(events.get, None)
+
     def check_history(self, messages: int) -> None:
         if messages > self.settings.max_request_messages:
             raise ApiError(422, f"the history has {messages} messages; the limit is "
@@ -191,6 +219,8 @@ class ServedAssistant:
         if not files:
             raise ApiError(422, "no files in the upload", "invalid_request")
         names = [safe_upload_name(name) for name, _ in files]  # refuse before anything is written
+        if len(set(names)) < len(names):
+            raise ApiError(422, f"two files of the upload would be stored under one name: {names}", "duplicate_name")
         with self.lock.writing():
             self.uploads.mkdir(parents=True, exist_ok=True)
             staged: list[Path] = []
@@ -306,27 +336,40 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid question (empty or too long)", 401: "Missing or wrong API key",
-        413: "Request body or upload too large", 422: "Malformed request", 503: "Store busy or unavailable",
+        413: "Request body or upload too large", 422: "Malformed request",
+        502: "The language-model server failed", 503: "Store busy or unavailable",
     }.items()
 }
 
 
+def error_of(exc: Exception) -> tuple[int, ErrorBody, dict[str, str] | None]:
+    """Status, body and headers for an exception raised while answering or ingesting."""
+    known: dict[type, tuple[int, str, str]] = {
+        QuestionError: (400, "invalid_request_error", "invalid_question"),
+        IngestError: (422, "invalid_request_error", "ingest_failed"),
+        StoreBusyError: (503, "server_error", "store_busy"),
+        StoreUnavailableError: (503, "server_error", "store_unavailable"),
+        LLMError: (502, "server_error", "llm_unavailable"),
+    }
+    if isinstance(exc, ApiError):
+        return exc.status, ErrorBody(error=ErrorDetail(message=exc.message, type=exc.type, code=exc.code)), None
+    for kind, (status, type_, code) in known.items():
+        if isinstance(exc, kind):
+            headers = {"Retry-After": "5"} if code == "store_busy" else None
+            return status, ErrorBody(error=ErrorDetail(message=str(exc), type=type_, code=code)), headers
+    return 500, ErrorBody(error=ErrorDetail(message="internal error; the server log has the details",
+                                            type="server_error", code="internal")), None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.type, exc.code)
+    async def known(_: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = error_of(exc)
+        if status == 500:
+            log.error("unexpected error", exc_info=exc)
+        return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
-    @app.exception_handler(QuestionError)
-    async def _question(_: Request, exc: QuestionError) -> JSONResponse:
-        return error_response(400, str(exc), code="invalid_question")
-
-    @app.exception_handler(IngestError)
-    async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
-        return error_response(422, str(exc), code="ingest_failed")
-
-    @app.exception_handler(StoreBusyError)
-    async def _busy(_: Request, exc: StoreBusyError) -> JSONResponse:
-        return error_response(503, str(exc), "server_error", "store_busy", {"Retry-After": "5"})
+    for kind in (ApiError, QuestionError, IngestError, StoreBusyError, StoreUnavailableError, LLMError, Exception):
+        app.add_exception_handler(kind, known)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -337,11 +380,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail), code=f"http_{exc.status_code}",
                               headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "internal error; the server log has the details", "server_error", "internal")
 
 
 # ---------------------------------------------------------------- auth and size limits
@@ -427,21 +465,26 @@ def ask(body: Question, served: Served) -> Answer:
 @api.post(
     "/api/ask/stream", tags=["ask"], response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": (
-        "`event: sentence` (data `{\"text\"}`, one per sentence with its [n] markers; joined they are the answer), "
-        "then `event: answer` (data: the full Answer). Errors before the stream starts are JSON 4xx."
+        "`event: token` (data `{\"text\"}`) while the answer is written, then `event: answer` (data: the full "
+        "Answer, which is authoritative: verification may drop generated sentences), or `event: error` "
+        "(data: an ErrorBody). Errors found before the stream starts are JSON 4xx."
     )}},
 )
 async def ask_stream(body: Question, served: Served) -> EventSourceResponse:
-    """The answer as server-sent events, then the full answer contract with its citations."""
+    """The answer as server-sent events while it is written, then the full answer contract with its citations."""
     served.check_history(len(body.history))
-    answer = await run_in_threadpool(served.ask, body.question, body.history)
+    events = served.ask_events(body.question, body.history)
 
-    def events() -> Iterator[dict[str, str]]:
-        for piece in answer_pieces(answer.answer):
-            yield {"event": "sentence", "data": json.dumps({"text": piece}, ensure_ascii=False)}
-        yield {"event": "answer", "data": answer.model_dump_json()}
+    def sse() -> Iterator[dict[str, str]]:
+        for event in events:
+            if event["type"] == "token":
+                yield {"event": "token", "data": json.dumps({"text": event["text"]}, ensure_ascii=False)}
+            elif event["type"] == "answer":
+                yield {"event": "answer", "data": event["answer"].model_dump_json()}
+            else:
+                yield {"event": "error", "data": error_of(event["error"])[1].model_dump_json()}
 
-    return EventSourceResponse(events(), sep="\n")
+    return EventSourceResponse(sse(), sep="\n")
 
 
 @api.get("/api/sources", response_model=list[SourceInfo], tags=["sources"])

@@ -7,8 +7,10 @@ Measures, on a fresh data dir under a temporary folder:
 
 * start-up: the time from running `assistant serve` to the chat page answering (GET / and /healthz),
   once cold (empty store: the bundled article is ingested first) and once warm (store present);
-* POST /api/ask latency (p50/p95/max, throughput) with 1 and with 8 concurrent clients, cycling the
-  dev-set questions; every response must be a 200 with the answer contract;
+* POST /api/ask latency (p50/p95/max, throughput): first each dev-set question once, as asked (the first
+  sight of a question pays for cold per-chunk caches), then with 1 and with 8 concurrent clients on new
+  texts of the same questions (stopword prefixes, so no answer comes from a per-text cache); every
+  response must be a 200 with the answer contract;
 * first-event time of POST /api/ask/stream: until the first `event: sentence` arrives, and until the
   final `event: answer`.
 
@@ -92,15 +94,15 @@ class Served:
 
 
 # Prefixes made of stopwords: each variant is a new text (the server caches query vectors by text, so a
-# repeated question would measure the cache) that asks the same thing.
-PREFIXES = ("", "Please tell me: ", "Tell me please, ", "Please, ")
+# repeated text would measure that cache) that asks the same thing.
+PREFIXES = ("Please tell me: ", "Tell me please, ", "Please, ", "Tell me: ", "Please tell me, ")
 
 
 class Questions:
-    """Dev-set questions, each text handed out once (variants by prefix) until they run out, then repeated."""
+    """Questions, each text handed out once (variants by prefix) until they run out, then repeated."""
 
-    def __init__(self, questions: list[str]) -> None:
-        self.texts = [p + q for p in PREFIXES for q in questions]
+    def __init__(self, questions: list[str], prefixes: tuple[str, ...] = PREFIXES) -> None:
+        self.texts = [p + q for p in prefixes for q in questions]
         self.given = 0
         self.lock = threading.Lock()
 
@@ -173,7 +175,8 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=240, help="Stop measuring after this long.")
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
-    questions = Questions([q["question"] for q in dev_questions() if not q.get("history")])
+    base = [q["question"] for q in dev_questions() if not q.get("history")]
+    questions = Questions(base)
     result: dict = {"machine": machine(), "args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="load-api-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -185,7 +188,8 @@ def main() -> None:
         warm = Served(data_dir, timeout=300)
         try:
             result["startup_warm_s"] = round(warm.wait_ready(300), 2)
-            ask_load(warm.url, questions, 1, min(4, args.requests), deadline)  # warm-up, not reported
+            # Every dev question once, as asked: the first sight of each question (cold per-chunk caches).
+            result["first_pass"] = ask_load(warm.url, Questions(base, ("",)), 1, len(base), deadline)
             result["ask"] = [ask_load(warm.url, questions, c, args.requests, deadline) for c in (1, 8)]
             result["stream"] = stream_first_event(warm.url, questions, args.streams, deadline)
             result["distinct_questions"] = len(questions.texts)
@@ -193,8 +197,11 @@ def main() -> None:
         finally:
             warm.stop()
     path = write_json("load_api", result)
-    rows = [[f"/api/ask, {r['clients']} client(s)", r["requests"], r["p50_ms"], r["p95_ms"], r["max_ms"],
-             r["per_second"]] for r in result["ask"]]
+    f = result["first_pass"]
+    rows = [["/api/ask, first sight of each question", f["requests"], f["p50_ms"], f["p95_ms"], f["max_ms"],
+             f["per_second"]]]
+    rows += [[f"/api/ask, {r['clients']} client(s), warm", r["requests"], r["p50_ms"], r["p95_ms"], r["max_ms"],
+              r["per_second"]] for r in result["ask"]]
     s = result["stream"]
     rows.append(["/api/ask/stream first event", s["requests"], s["p50_ms"], s["p95_ms"], s["max_ms"], s["per_second"]])
     print_table(["case", "requests", "p50 ms", "p95 ms", "max ms", "req/s"], rows, title="assistant serve, loopback")
