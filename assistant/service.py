@@ -74,7 +74,7 @@ class Assistant:
                 yield {"type": "token", "text": f"{citation.quote} [{citation.n}] "}
             yield {"type": "answer", "answer": extractive}
             return
-        chunks = [h.chunk for h in hits if not looks_like_injection(h.chunk.text)]
+        chunks = [h.chunk for h in hits if not looks_like_injection(h.chunk.text)][: self.settings.llm_passages]
         text = ""
         for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
             text += piece

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     llm_model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
     llm_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible server (env only).")
     llm_model_path: Path | None = Field(None, description="GGUF file (llamacpp backend); default: bundled SmolLM2.")
+    llm_passages: int = Field(4, ge=1, le=20, description="Best passages put in the model's prompt.")
     llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0, le=2)
     llm_timeout: float = Field(60, gt=0, description="Seconds to wait for the language model server.")
