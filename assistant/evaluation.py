@@ -51,6 +51,9 @@ class QuestionResult:
     supported: bool | None = None  # a cited chunk contains the evidence
     quotes_verbatim: bool = True
     citations: int = 0
+    backend: str = "extractive"
+    generated_kept: int = 0  # generated sentences that passed verification
+    generated_dropped: int = 0
 
 
 @dataclass
@@ -82,6 +85,8 @@ def score_question(row: dict, answer: Answer, seconds: float, texts: SourceTexts
     result = QuestionResult(
         id=row["id"], question=row["question"], abstain_expected=bool(row.get("abstain")),
         abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
+        backend=answer.backend, generated_dropped=answer.dropped_sentences,
+        generated_kept=answer.answer.count("[") if answer.backend != "extractive" else 0,
     )
     result.quotes_verbatim = all(texts.get(c.source) is not None and texts.get(c.source)[c.start : c.end] == c.quote
                                  for c in answer.citations)
@@ -118,6 +123,10 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     totals["abstention_recall"] = _share([r.abstained for r in unanswerable])
     totals["abstention_precision"] = _share([r.abstain_expected for r in abstained]) if abstained else 1.0
     totals["false_abstentions"] = sum(r.abstained for r in answerable)
+    generated = sum(r.generated_kept + r.generated_dropped for r in results)
+    if generated:
+        totals["generated_sentences_kept"] = sum(r.generated_kept for r in results) / generated
+        totals["answers_from_model"] = _share([r.backend != "extractive" for r in answered])
     seconds = sorted(r.seconds for r in results)
     totals["latency_p50_ms"] = 1000 * _percentile(seconds, 50)
     totals["latency_p95_ms"] = 1000 * _percentile(seconds, 95)
