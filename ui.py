@@ -21,9 +21,11 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
-from assistant.api import ApiError, ServedAssistant, create_api, error_of
+from assistant.api import create_api
+from assistant.api_errors import ApiError, error_of
 from assistant.records import Answer, Citation, Context
 from assistant.service import Assistant
+from assistant.serving import ServedAssistant
 from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
 from store.collection import StoreBusyError
 

@@ -262,6 +262,34 @@ def evaluate(
     )
 
 
+def _claim_address(host: str, port: int):
+    """Bind the listening socket before anything slow starts, so a taken port fails at once and clearly."""
+    import errno
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts need no wait
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(f"port {port} on {host} is in use; pick another with --port", 2) from exc
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from exc
+    return sock
+
+
+def _configured_address(host: str | None, port: int | None, **overrides) -> tuple[str, int]:
+    """The address to serve on: the options, else ASSISTANT_HOST / ASSISTANT_PORT, else the defaults."""
+    from assistant.settings import Settings
+
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise _fail(f"invalid settings: {exc}", 2) from exc
+    return host or settings.host, settings.port if port is None else port
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default: ASSISTANT_HOST or 127.0.0.1).")] = None,
@@ -270,26 +298,28 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Serve the chat UI (/), the HTTP API (/api, /v1), /embed and /healthz in one process."""
+    overrides = {"llm": llm} if llm else {}
+    host, port = _configured_address(host, port, **overrides)
+    listener = _claim_address(host, port)  # exit 2 with one line if taken, before the model loads
+    bound = listener.getsockname()[1]
+
     import uvicorn
 
     from ui import create_web_app
 
-    bot = _assistant(data_dir, **({"llm": llm} if llm else {}))
+    bot = _assistant(data_dir, **overrides)
     report = bot.ensure_default_collection()
     if report:
         err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
-    host = host or bot.settings.host
-    port = bot.settings.port if port is None else port
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
-            if self.started:  # bound and serving: say where
-                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+            if self.started:  # listening and serving: say where
                 out.print(f"Serving on http://{host}:{bound}  (API docs: /docs · embed: /embed)", highlight=False)
 
-    config = uvicorn.Config(create_web_app(bot), host=host, port=port, log_level="warning")
-    Server(config).run()
+    config = uvicorn.Config(create_web_app(bot), host=host, port=bound, log_level="warning")
+    Server(config).run(sockets=[listener])
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import uvicorn
 
-from assistant.api import ServedAssistant
 from assistant.service import Assistant
+from assistant.serving import ServedAssistant
 from assistant.settings import Settings
 from tests.conftest import CORPUS
 

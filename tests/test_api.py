@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from assistant.api import ApiError, answer_pieces, safe_upload_name
+from assistant.api_errors import ApiError
+from assistant.openai_compat import answer_pieces
 from assistant.records import Answer
+from assistant.serving import safe_upload_name
 from tests.serving_helpers import API_KEY, OFF_TOPIC, QUESTION, source_text
 
 pytest_plugins = ["tests.serving_helpers"]  # the `live` and `strict` server fixtures
@@ -331,3 +337,40 @@ def test_embed_page_escapes_its_title(live):
     assert "<h1>Ask the documents</h1>" in default.text and "api/ask" in default.text
     assert "<h1>&lt;script&gt;alert(1)&lt;/script&gt; Q&amp;A</h1>" in custom.text
     assert "<script>alert(1)" not in custom.text
+
+
+@pytest.mark.slow
+def test_embed_page_runs_only_its_own_script_under_a_strict_csp(live):
+    with live.client() as client:
+        page = client.get("/embed")
+        script = client.get("/embed.js")
+        style = client.get("/embed.css")
+        other = client.get("/embed.py")
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["connect-src"] == "'self'" and policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "*"  # the page is made for other sites' iframes
+    assert "<script>" not in page.text and "<style>" not in page.text and 'src="embed.js"' in page.text
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "textContent" in script.text and "innerHTML" not in script.text
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
+    assert other.status_code == 404
+
+
+# ---------------------------------------------------------------- `assistant serve`
+
+
+@pytest.mark.slow
+def test_serve_on_a_taken_port_says_so_in_one_line_and_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(ASSISTANT_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = subprocess.run([str(Path(sys.executable).with_name("assistant")), "serve", "--port", str(port)],
+                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use; pick another with --port"
+    assert "Serving on" not in result.stdout
+    assert not (tmp_path / "data").exists(), "it fails before loading the model or ingesting anything"

@@ -251,3 +251,23 @@ def test_browser_never_runs_markup_from_documents(page, live):
             assert page.evaluate("window.__xss") is None
         finally:
             assert client.delete(f"/api/sources/{source}").status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_embed_page_works_under_its_csp_and_the_csp_blocks_inline_script(page, live):
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(f"{live.url}/embed")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#send").click()
+    page.locator("button.cite").first.wait_for()  # embed.js ran and /api/ask was reachable
+    assert violations == []
+    with page.expect_console_message(lambda message: "Content Security Policy" in message.text) as refused:
+        page.evaluate("""() => {
+            const inline = document.createElement("script");
+            inline.textContent = "window.__inline = 1";
+            document.head.append(inline);
+        }""")
+    assert page.evaluate("window.__inline") is None and "script-src" in refused.value.text

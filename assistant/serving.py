@@ -1,0 +1,313 @@
+"""What the API and the UI share while serving: one ``ServedAssistant`` over one ``Assistant``.
+
+Asks run together, ingest and remove run alone (``ReadWriteLock``). Uploads are stored under
+``data_dir/uploads`` with safe names, and a file that fails to ingest leaves nothing behind. The FastAPI
+dependencies every protected router uses (``bearer``, ``Served``) live here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import re
+import threading
+import unicodedata
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, Field
+
+from assistant.api_errors import ApiError, error_of
+from assistant.ingestion import IngestReport, ProgressCallback
+from assistant.records import Answer
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.loaders import SUPPORTED_SUFFIXES
+from store.manifest import SourceEntry
+
+log = logging.getLogger(__name__)
+
+Staged = tuple[Path, Path | None]  # an upload at its name, and the previous version kept aside (if any)
+
+
+class SourceInfo(BaseModel):
+    id: str = Field(description="Stable id for DELETE /api/sources/{id}.")
+    source: str
+    name: str
+    title: str
+    chunks: int
+    ingested_at: str
+    uploaded: bool = Field(description="Stored under data_dir/uploads by an upload.")
+
+
+class FailedFile(BaseModel):
+    file: str
+    message: str
+
+
+class UploadReport(BaseModel):
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    failed: list[FailedFile]
+    chunks: int
+    sources: list[SourceInfo] = Field(description="The uploaded documents as now stored.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    model_loaded: bool
+    store_reachable: bool
+    chunks: int | None = None
+    sources: int | None = None
+    model: str
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds back new readers so it cannot starve."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = self._writers_waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and not self._readers)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def safe_upload_name(raw: str) -> str:
+    """The file name an upload is stored under: no folders, no odd characters, a supported suffix."""
+    base = re.split(r"[\\/]", raw or "")[-1]
+    stem, dot, ext = base.rpartition(".")
+    suffix = f".{ext.lower()}" if dot else ""
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ApiError(415, f"{base or '(no name)'}: unsupported file type '{suffix or '(none)'}'; "
+                            f"supported: {', '.join(SUPPORTED_SUFFIXES)}", "unsupported_file_type")
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:100] or "upload"
+    return stem + suffix
+
+
+def upload_names(raw: Sequence[str]) -> list[str]:
+    """The stored names of one upload's files; refused (nothing written) if any is unusable or two collide."""
+    if not raw:
+        raise ApiError(422, "no files in the upload", "invalid_request")
+    names = [safe_upload_name(name) for name in raw]
+    if len(set(names)) < len(names):
+        raise ApiError(422, f"two files of the upload would be stored under one name: {names}", "duplicate_name")
+    return names
+
+
+def source_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+class ServedAssistant:
+    """One Assistant shared by every route and the UI: asks run together, ingest and remove run alone."""
+
+    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: ReadWriteLock | None = None) -> None:
+        self.bot = bot
+        self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
+        self.uploads = (bot.settings.data_dir / "uploads").resolve()
+        self.lock = lock or ReadWriteLock()
+
+    @property
+    def model_id(self) -> str:
+        return self.settings.served_model
+
+    # ------------------------------------------------------------ asking
+
+    def ask(self, question: str, history: Sequence[Any] = ()) -> Answer:
+        with self.lock.reading():
+            return self.bot.ask(question, history)
+
+    def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[dict]:
+        """The answer as it is written: ``token`` events, then ``answer`` (or ``error``).
+
+        Raises QuestionError at once for an unusable question. The answer runs to its end in a thread of
+        its own, so a client that goes away never leaves the read lock held.
+        """
+        self.bot.validate_question(question)
+        events: queue.Queue[dict | None] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                with self.lock.reading():
+                    for event in self.bot.ask_stream(question, history):
+                        events.put(event)
+            except Exception as exc:  # handed to the consumer, which shows it as an error event or message
+                bug = error_of(exc)[0] == 500
+                log.log(logging.ERROR if bug else logging.WARNING, "answering %r failed: %s", question, exc,
+                        exc_info=bug)
+                events.put({"type": "error", "error": exc})
+            finally:
+                events.put(None)
+
+        threading.Thread(target=pump, name="ask-stream", daemon=True).start()
+        return iter(events.get, None)
+
+    def check_history(self, messages: int) -> None:
+        if messages > self.settings.max_request_messages:
+            raise ApiError(422, f"the history has {messages} messages; the limit is "
+                                f"{self.settings.max_request_messages}", "history_too_long")
+
+    # ------------------------------------------------------------ sources
+
+    def sources(self) -> list[SourceInfo]:
+        with self.lock.reading():
+            return [self._info(e) for e in self.bot.sources()]
+
+    def _info(self, entry: SourceEntry) -> SourceInfo:
+        path = Path(entry.source)
+        return SourceInfo(id=source_id(entry.source), source=entry.source, name=path.name, title=entry.title,
+                          chunks=entry.chunks, ingested_at=entry.ingested_at, uploaded=path.parent == self.uploads)
+
+    def ingest_uploads(self, files: Sequence[tuple[str, BinaryIO]],
+                       progress: ProgressCallback | None = None) -> UploadReport:
+        """Store uploads under data_dir/uploads and ingest them; a file that fails leaves nothing behind."""
+        names = upload_names([name for name, _ in files])  # refuse before anything is written
+        with self.lock.writing():
+            targets = [self._promote(part) for part in self._stage_all([r for _, r in files], names)]
+            report = self._ingest_or_restore(targets, progress)
+            failed = [FailedFile(file=Path(f).name, message=m) for f, m in report.failed]
+            self._rollback(targets, [f for f, _ in report.failed])
+            if failed and len(failed) == len(targets):
+                raise ApiError(422, "; ".join(f.message for f in failed), "ingest_failed")
+            stored = {str(t) for t, _ in targets} - {f for f, _ in report.failed}
+            infos = [self._info(e) for e in self.bot.sources() if e.source in stored]
+        log.info("upload: %s", report.summary())
+        return UploadReport(added=report.added, updated=report.updated, unchanged=report.unchanged,
+                            failed=failed, chunks=report.chunks, sources=infos)
+
+    def _stage_all(self, readers: Sequence[BinaryIO], names: Sequence[str]) -> list[Path]:
+        """Write every upload to a hidden part file; if one fails (too large), none is kept."""
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        staged: list[Path] = []
+        try:
+            for reader, name in zip(readers, names, strict=True):
+                staged.append(self._stage(reader, name))
+        except BaseException:
+            for part in staged:
+                part.unlink(missing_ok=True)
+            raise
+        return staged
+
+    def _stage(self, reader: BinaryIO, name: str) -> Path:
+        limit = int(self.settings.max_upload_mb * 1024 * 1024)
+        part = self.uploads / f".{uuid.uuid4().hex}.part"
+        size = 0
+        with part.open("wb") as out:
+            while block := reader.read(1024 * 1024):
+                size += len(block)
+                if size > limit:
+                    out.close()
+                    part.unlink(missing_ok=True)
+                    raise ApiError(413, f"{name}: over the upload limit of {limit:,} bytes", "too_large")
+                out.write(block)
+        return part.rename(part.with_name(f"{part.name}~{name}"))
+
+    def _promote(self, part: Path) -> Staged:
+        """Move a staged file to its name, keeping the previous version aside until ingest succeeds."""
+        target = self.uploads / part.name.split("~", 1)[1]
+        backup = None
+        if target.exists():
+            backup = target.with_name(f".{target.name}.prev")
+            os.replace(target, backup)
+        os.replace(part, target)
+        return target, backup
+
+    def _ingest_or_restore(self, targets: Sequence[Staged], progress: ProgressCallback | None) -> IngestReport:
+        """Ingest the promoted uploads; if ingest itself fails, put every previous version back."""
+        try:
+            return self.bot.ingest([t for t, _ in targets], progress=progress)
+        except BaseException:
+            self._rollback(targets, [str(t) for t, _ in targets])
+            raise
+
+    @staticmethod
+    def _rollback(targets: Sequence[Staged], failed: Sequence[str]) -> None:
+        """Failed uploads go (their previous version comes back); the others drop their kept-aside version."""
+        failed_set = {str(Path(f).resolve()) for f in failed}
+        for target, backup in targets:
+            if str(target.resolve()) in failed_set:
+                target.unlink(missing_ok=True)
+                if backup:
+                    os.replace(backup, target)
+            elif backup:
+                backup.unlink(missing_ok=True)
+
+    def remove(self, key: str) -> SourceInfo | None:
+        """Remove a source by its id or by a name matching one source; an uploaded file goes too."""
+        with self.lock.writing():
+            entry = self._find(key)
+            if entry is None:
+                return None
+            info = self._info(entry)
+            self.bot.collection.remove([entry.source])
+            if info.uploaded:
+                Path(entry.source).unlink(missing_ok=True)
+        log.info("removed %s", entry.source)
+        return info
+
+    def _find(self, key: str) -> SourceEntry | None:
+        entries = self.bot.sources()
+        entry = next((e for e in entries if source_id(e.source) == key), None)
+        if entry is None:
+            resolved = self.bot.collection.resolve_source(key)
+            entry = next((e for e in entries if e.source == resolved), None)
+        return entry
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> Health:
+        loaded = getattr(self.bot.embedder, "model", None) is not None
+        try:
+            chunks, sources = self.bot.collection.count(), len(self.bot.sources())
+        except Exception as exc:  # any failure here means "not reachable"; the probe must still answer
+            log.warning("health: store not reachable: %s", exc)
+            return Health(status="unavailable", model_loaded=loaded, store_reachable=False, model=self.model_id)
+        status = "ok" if loaded else "unavailable"
+        return Health(status=status, model_loaded=loaded, store_reachable=True, chunks=chunks, sources=sources,
+                      model=self.model_id)
+
+
+# ---------------------------------------------------------------- FastAPI dependencies of the protected routers
+
+bearer = HTTPBearer(auto_error=False, description="Needed when ASSISTANT_API_KEYS is set.")
+
+
+def served_of(request: Request) -> ServedAssistant:
+    return request.app.state.served
+
+
+Served = Annotated[ServedAssistant, Depends(served_of)]
