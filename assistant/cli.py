@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from assistant.records import Answer
 
@@ -37,7 +37,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -107,6 +107,10 @@ def ask(
 
     turns = _read_history(history) if history else []
     bot = _assistant(data_dir)
+    try:
+        bot.validate_question(question)  # before anything is written to an empty store
+    except QuestionError as exc:
+        raise _fail(str(exc), 2) from exc
     bot.ensure_default_collection()
     try:
         answer = bot.ask(question, turns)
@@ -129,15 +133,16 @@ def _read_history(path: Path) -> list[dict]:
 
 
 def print_answer(answer: Answer) -> None:
-    out.print(answer.answer, highlight=False)
+    """The answer, then each citation's verbatim quote and where it is (document text is not markup)."""
+    out.print(escape(answer.answer), highlight=False)
     if answer.abstained:
-        out.print(f"[dim]({answer.reason})[/]", highlight=False)
+        out.print(f"[dim]({escape(answer.reason or '')})[/]", highlight=False)
         return
     out.print()
     for c in answer.citations:
         where = f"{c.title} — {c.section}" + (f", p. {c.page}" if c.page else "")
-        out.print(f"[bold][{c.n}][/] “{c.quote}”", highlight=False)
-        out.print(f"    [dim]{where} · {c.source} · chars {c.start}–{c.end}[/]", highlight=False)
+        out.print(f"[bold]\\[{c.n}][/] “{escape(c.quote)}”", highlight=False)
+        out.print(f"    [dim]{escape(where)} · {escape(c.source)} · chars {c.start}–{c.end}[/]", highlight=False)
 
 
 @app.command()
@@ -172,10 +177,12 @@ def chat(data_dir: DataDir = None) -> None:
 def sources(data_dir: DataDir = None) -> None:
     """List the stored documents."""
     bot = _assistant(data_dir)
-    table = Table("source", "title", "chunks", "ingested")
-    for entry in bot.sources():
-        table.add_row(entry.source, entry.title, str(entry.chunks), entry.ingested_at)
-    out.print(table)
+    entries = bot.sources()
+    for entry in entries:  # one line each, never cut: the path is what `remove` takes
+        out.print(f"{escape(entry.source)}\t{escape(entry.title)}\t{entry.chunks} chunks\t{entry.ingested_at}",
+                  highlight=False)
+    if not entries:
+        err.print("no documents stored; add some with `assistant ingest PATH`")
 
 
 @app.command()

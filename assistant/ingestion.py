@@ -52,6 +52,7 @@ def ingest_paths(
     report = IngestReport()
     batch: list[tuple[Document, list[Chunk]]] = []
     stored = collection.manifest.load()  # once: per-file loads would make big ingests quadratic
+    signature = f"{chunking.chunk_size}/{chunking.overlap}"
     for done, path in enumerate(files, start=1):
         if progress:
             progress(done - 1, len(files), path.name)
@@ -61,13 +62,13 @@ def ingest_paths(
             log.warning("%s", exc)
             report.failed.append((str(path), str(exc)))
             continue
-        if collection.status_in(stored, doc) == "unchanged":
+        if collection.status_in(stored, doc, signature) == "unchanged":
             report.unchanged.append(doc.source)
             continue
         batch.append((doc, chunk_document(doc, chunking)))
         if sum(len(chunks) for _, chunks in batch) >= BATCH_CHUNKS:
-            _flush(collection, batch, report)
-    _flush(collection, batch, report)
+            _flush(collection, batch, report, signature)
+    _flush(collection, batch, report, signature)
     if prune:
         report.removed = prune_missing(collection, paths)
     if progress:
@@ -76,10 +77,12 @@ def ingest_paths(
     return report
 
 
-def _flush(collection: Collection, batch: list[tuple[Document, list[Chunk]]], report: IngestReport) -> None:
+def _flush(
+    collection: Collection, batch: list[tuple[Document, list[Chunk]]], report: IngestReport, signature: str
+) -> None:
     if not batch:
         return
-    for result in collection.put(batch):
+    for result in collection.put(batch, signature):
         {"added": report.added, "updated": report.updated, "unchanged": report.unchanged}[result.status].append(
             result.source
         )

@@ -18,7 +18,10 @@ from ingest.records import Chunk, Document, chunk_id
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
+# pysbd marks up text with these symbols internally and mangles sentences that already hold them;
+# they are swapped for a neutral letter of the same length before segmenting (offsets do not move).
+_PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ⎋⌬ᓸᓳᓱᓰ♭♬]")
 LEAD_SECTION = "Introduction"
 FRONT_MATTER_SECTION = "Document information"
 
@@ -46,7 +49,7 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Sentence spans of ``text`` (whitespace trimmed), shifted by ``offset``."""
     spans = []
     for line_start, line in _lines_of(text):
-        for span in _segmenter().segment(line):
+        for span in _segmenter().segment(_PYSBD_SYMBOLS.sub("x", line)):
             start, end = _trim(line, span.start, span.end)
             if end > start:
                 spans.append((offset + line_start + start, offset + line_start + end))

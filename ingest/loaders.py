@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 FRONT_MATTER_KEYS = ("title", "author", "publisher", "published", "url")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
-_MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*\r?$", re.MULTILINE)
 # A DOCX is a zip: refuse members that would inflate past this (zip bombs).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
@@ -42,11 +42,16 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
             found.update(
                 p.resolve()
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(p.relative_to(path))
             )
         else:
             found.add(path.resolve())
     return sorted(found)
+
+
+def _hidden(relative: Path) -> bool:
+    """A dot file, or anything inside a dot folder (.git, .venv, .obsidian)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024) -> Document:
@@ -65,7 +70,10 @@ def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024) -> Document:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
     if size > max_bytes:
         raise IngestError(f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot read ({exc.strerror or exc})") from exc
     source = str(path.resolve())
     doc = loader(source, data)
     if not doc.text.strip():
@@ -74,7 +82,12 @@ def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024) -> Document:
 
 
 def decode_text(name: str, data: bytes) -> str:
-    """Decode bytes as UTF-8 (falling back to Windows-1252); refuse binary data."""
+    """Decode bytes as UTF-8 (or UTF-16 with a byte order mark, else Windows-1252); refuse binary data."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{name}: starts like UTF-16 text but does not decode as UTF-16") from exc
     if b"\x00" in data[:8192]:
         raise IngestError(f"{name}: looks like a binary file, not text")
     try:

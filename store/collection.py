@@ -71,16 +71,19 @@ class Collection:
             self._delete_chunks(pending)
             self.manifest.save(self.manifest.load())
 
-    def status_of(self, doc: Document) -> str:
-        return self.status_in(self.manifest.load(), doc)
+    def status_of(self, doc: Document, chunking: str = "") -> str:
+        return self.status_in(self.manifest.load(), doc, chunking)
 
-    def put(self, documents: Sequence[tuple[Document, list[Chunk]]]) -> list[PutResult]:
-        """Store new or changed documents; one encoder pass for all their new chunks."""
+    def put(self, documents: Sequence[tuple[Document, list[Chunk]]], chunking: str = "") -> list[PutResult]:
+        """Store new or changed documents; one encoder pass for all their new chunks.
+
+        ``chunking`` names the settings the chunks were cut with (a file cut differently is "updated").
+        """
         with self.writing():
             entries = self.manifest.load()
             todo, results = [], []
             for doc, chunks in documents:
-                if self.status_in(entries, doc) == "unchanged":
+                if self.status_in(entries, doc, chunking) == "unchanged":
                     results.append(PutResult(doc.source, "unchanged", len(chunks)))
                 else:
                     todo.append((doc, chunks))
@@ -96,10 +99,10 @@ class Collection:
             self.keyword.add(all_new)
             stale: list[str] = []
             for doc, chunks in todo:
-                status = self.status_in(entries, doc)
+                status = self.status_in(entries, doc, chunking)
                 old = entries.get(doc.source)
                 ids = tuple(c.id for c in chunks)
-                entries[doc.source] = SourceEntry(doc.source, doc.title, doc.content_hash, ids, _now())
+                entries[doc.source] = SourceEntry(doc.source, doc.title, doc.content_hash, ids, _now(), chunking)
                 if old:
                     stale.extend(set(old.chunk_ids) - set(ids))
                 results.append(PutResult(doc.source, status, len(chunks)))
@@ -128,6 +131,9 @@ class Collection:
         entries = self.manifest.load()
         if name in entries:
             return name
+        resolved = str(Path(name).expanduser().resolve())
+        if resolved in entries:  # the relative path it was ingested by
+            return resolved
         matches = [s for s in entries if Path(s).name == name]
         return matches[0] if len(matches) == 1 else None
 
@@ -144,12 +150,13 @@ class Collection:
             self.keyword.compact()
 
     @staticmethod
-    def status_in(entries: dict[str, SourceEntry], doc: Document) -> str:
+    def status_in(entries: dict[str, SourceEntry], doc: Document, chunking: str = "") -> str:
         """"added", "updated" or "unchanged": how ``doc`` compares with the manifest ``entries``."""
         entry = entries.get(doc.source)
         if entry is None:
             return "added"
-        return "unchanged" if entry.content_hash == doc.content_hash else "updated"
+        same = entry.content_hash == doc.content_hash and entry.chunking == chunking
+        return "unchanged" if same else "updated"
 
 
 def _now() -> str:

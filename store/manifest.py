@@ -15,6 +15,7 @@ class SourceEntry:
     content_hash: str
     chunk_ids: tuple[str, ...]
     ingested_at: str
+    chunking: str = ""  # the chunking settings its chunks were cut with; other settings mean re-chunk
 
     @property
     def chunks(self) -> int:

@@ -265,8 +265,6 @@ def test_sentence_spans_are_disjoint_and_lose_no_text(text):
 PYSBD_PLACEHOLDERS = "∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ⎋⌬ᓸᓳᓱᓰ♭♬"
 
 
-@pytest.mark.xfail(strict=True, reason="pysbd uses these symbols as internal placeholders and drops or cuts "
-                                         "the sentences that contain them (ingest/chunking.py sentence_spans)")
 @pytest.mark.parametrize(
     ("text", "sentence"),
     [

@@ -149,8 +149,6 @@ def test_bad_input_fails_clearly_and_changes_nothing(data_dir: Path, article: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="`sources` truncates the source column to fit the terminal, so on "
-                                         "80 columns the path to pass to `remove` is cut (assistant/cli.py sources)")
 def test_sources_shows_the_file_name_on_a_narrow_terminal(data_dir: Path, article: Path, make_assistant):
     make_assistant().ingest([article])
     listed = cli(data_dir, "sources", columns=80)
@@ -159,8 +157,6 @@ def test_sources_shows_the_file_name_on_a_narrow_terminal(data_dir: Path, articl
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="`ask` ingests the default collection before it validates the question, "
-                                         "so a refused question still writes to an empty store (assistant/cli.py ask)")
 def test_a_refused_question_does_not_fill_an_empty_store(data_dir: Path):
     result = cli(data_dir, "ask", "   ")
     assert result.returncode == 2
@@ -197,16 +193,12 @@ def test_printed_abstention_gives_the_reason_and_no_citations():
     assert "[1]" not in printed
 
 
-@pytest.mark.xfail(strict=True, reason="print_answer passes document text to Rich as markup: '[sic]' vanishes "
-                                         "from the printed quote (assistant/cli.py print_answer)")
 def test_printed_quotes_keep_square_brackets_verbatim():
     quote = "The witness wrote [sic] in the log."
     printed = _printed(_answer(quote))
     assert f"“{quote}”" in printed
 
 
-@pytest.mark.xfail(strict=True, reason="cli._fail passes user text to Rich as markup: a path with '[/b]' crashes "
-                                         "the command with MarkupError, '[b]' vanishes (assistant/cli.py _fail)")
 @pytest.mark.parametrize("name", ["draft[/b].md", "notes[b].md"])
 def test_error_messages_print_paths_with_brackets_verbatim(name: str):
     message = f"{name}: no such file or folder"

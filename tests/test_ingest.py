@@ -187,8 +187,6 @@ def test_remove_by_file_name_or_full_source(make_assistant, tmp_files):
     assert_consistent(bot)
 
 
-@pytest.mark.xfail(strict=True, reason="resolve_source matches the stored absolute path or a bare file name, "
-                                         "not the relative path the file was ingested by (store/collection.py)")
 def test_remove_accepts_the_relative_path_that_was_ingested(make_assistant, tmp_path, tmp_files):
     write_docs(tmp_files)
     relative = Path(tmp_files.name) / "chess.txt"  # the tests run in tmp_path
@@ -231,9 +229,6 @@ def test_a_bad_file_among_good_ones_is_reported_and_nothing_is_lost(make_assista
     assert_consistent(bot)
 
 
-@pytest.mark.xfail(strict=True, reason="an OSError from load() (unreadable file) is not caught by ingest_paths: "
-                                         "it aborts the run and the files batched before it are not stored "
-                                         "(assistant/ingestion.py ingest_paths, ingest/loaders.py load)")
 def test_an_unreadable_file_does_not_sink_the_files_before_it(make_assistant, tmp_files):
     paths = write_docs(tmp_files)
     unreadable = tmp_files / "zz-unreadable.txt"  # sorted last: the good files are already batched
@@ -245,17 +240,20 @@ def test_an_unreadable_file_does_not_sink_the_files_before_it(make_assistant, tm
     assert len(report.added) == len(DOCS)
 
 
-@pytest.mark.xfail(strict=True, reason="the manifest compares file hashes only: files ingested with other "
-                                         "chunk_size/overlap stay 'unchanged' and keep their old chunks "
-                                         "(store/collection.py status_in)")
-def test_new_chunking_settings_rechunk_on_the_next_ingest(make_assistant, tmp_files):
+def test_new_chunking_settings_rechunk_on_the_next_ingest(make_assistant, tmp_files, tmp_path):
     write_docs(tmp_files)
+    long_doc = tmp_files / "long.txt"
+    long_doc.write_text(" ".join(f"Sentence number {i} talks about harbors and ships." for i in range(40)),
+                        encoding="utf-8")
     make_assistant(chunk_size=200, chunk_overlap=50).ingest([tmp_files])
     bot = make_assistant(chunk_size=600, chunk_overlap=100)
     report = bot.ingest([tmp_files])
-    assert len(report.updated) == len(DOCS)
-    assert all(len(c.text) > 200 for c in bot.collection.dense.get(bot.collection.dense.all_ids())
-               if "Ecuador" in c.text)
+    assert len(report.updated) == len(DOCS) + 1
+    fresh = make_assistant(data_dir=tmp_path / "fresh", chunk_size=600, chunk_overlap=100)
+    fresh.ingest([tmp_files])
+    assert set(bot.collection.dense.all_ids()) == set(fresh.collection.dense.all_ids())
+    assert set(bot.collection.keyword.all_ids()) == set(fresh.collection.keyword.all_ids())
+    assert bot.ingest([tmp_files]).unchanged  # and the next run with the same settings changes nothing
 
 
 def test_a_stored_file_that_turns_unreadable_keeps_its_last_good_version(make_assistant, tmp_files):

@@ -136,8 +136,6 @@ def test_front_matter_title_is_not_metadata_and_null_keys_are_dropped(tmp_files:
     assert doc.metadata == {"published": "2020"}
 
 
-@pytest.mark.xfail(strict=True, reason="front matter regexes expect '\\n'; CRLF Markdown loses its metadata "
-                                         "and gets a title ending in '\\r' (ingest/loaders.py _FRONT_MATTER)")
 def test_markdown_with_windows_line_endings_keeps_front_matter(tmp_files: Path):
     path = tmp_files / "crlf.md"
     path.write_bytes(FRONT_MATTER_MD.replace("\n", "\r\n").encode("utf-8"))
@@ -171,8 +169,6 @@ def test_cp1252_text_is_decoded_not_refused(tmp_files: Path):
     assert load(path).text == "Café naïve — “quoted” 5€."
 
 
-@pytest.mark.xfail(strict=True, reason="decode_text treats any NUL byte as binary, so UTF-16 text (Notepad "
-                                         "'Unicode', PowerShell '>') is refused (ingest/loaders.py decode_text)")
 def test_utf16_text_with_a_byte_order_mark_is_text(tmp_files: Path):
     path = tmp_files / "windows.txt"
     path.write_bytes("Hello from Windows.\r\n".encode("utf-16"))
@@ -316,8 +312,6 @@ def test_missing_file_raises_ingest_error(tmp_files: Path):
         load(tmp_files / "nope.txt")
 
 
-@pytest.mark.xfail(strict=True, reason="load() wraps stat() errors but not read_bytes() errors: an unreadable file "
-                                         "raises a bare OSError (ingest/loaders.py load)")
 def test_unreadable_file_raises_ingest_error(tmp_files: Path):
     # A socket stats fine but cannot be opened: the same path as a permission or I/O error on read.
     path = tmp_files / "socket.txt"
@@ -362,8 +356,6 @@ def test_find_files_refuses_missing_paths(tmp_files: Path):
         find_files([tmp_files, tmp_files / "missing.md"])
 
 
-@pytest.mark.xfail(strict=True, reason="find_files skips hidden files but not files inside hidden folders "
-                                         "(.git, .venv, .obsidian) (ingest/loaders.py find_files)")
 def test_find_files_skips_hidden_folders(tmp_files: Path):
     (tmp_files / ".obsidian").mkdir()
     (tmp_files / ".obsidian" / "workspace.md").write_text("editor state", encoding="utf-8")
