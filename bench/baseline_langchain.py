@@ -42,9 +42,11 @@ from common import (
     RESULTS,
     dev_questions,
     machine,
+    new_figure,
     parse_sizes,
     percentile,
     print_table,
+    save_figure,
     write_json,
 )
 
@@ -171,13 +173,8 @@ def run_ours(files: list[Path], questions: list[dict], embedder) -> dict:
 
 
 def plot(results: list[dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [r["corpus"] for r in results]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = new_figure(3, 4.2)
     for ax, key, title in (
         (axes[0], "recall_at_5", "recall@5 on the dev questions"),
         (axes[1], "retrieve_p50_ms", "retrieval p50 (ms, incl. query embedding)"),
@@ -189,9 +186,7 @@ def plot(results: list[dict], out: Path) -> None:
         ax.set_xticks(list(xs), labels)
         ax.set_title(title)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 @app.command()

@@ -125,3 +125,21 @@ def parse_sizes(text: str) -> list[int]:
         mult = 1000 if part.endswith("k") else 1
         sizes.append(int(float(part.rstrip("k")) * mult))
     return sizes
+
+
+def new_figure(columns: int, height: float):
+    """A row of ``columns`` plots, drawn off-screen (Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, columns, figsize=(15, height))
+
+
+def save_figure(fig, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

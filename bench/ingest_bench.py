@@ -37,9 +37,11 @@ from common import (
     ROOT,
     Timer,
     machine,
+    new_figure,
     parse_sizes,
     peak_rss_mb,
     print_table,
+    save_figure,
     write_json,
 )
 
@@ -160,13 +162,8 @@ def run_case(case: str) -> dict:
 
 
 def plot(results: list[dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [r["case"] for r in results]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = new_figure(3, 4.5)
     x = range(len(results))
     ax = axes[0]
     ax.bar([i - 0.2 for i in x], [r["raw_chunks_per_s"] for r in results], 0.4, label="raw encoder")
@@ -198,9 +195,7 @@ def plot(results: list[dict], out: Path) -> None:
     ax.set_ylabel("first ingest / re-ingest (unchanged)")
     ax.set_title("Re-ingest speed-up")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 @app.command()

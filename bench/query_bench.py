@@ -52,6 +52,7 @@ from common import (
     peak_rss_mb,
     percentile,
     print_table,
+    save_figure,
     write_json,
 )
 
@@ -377,13 +378,8 @@ def _short(filename: str) -> str:
 
 
 def plot(results: list[dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = [f"{r['chunks']:,}" for r in results]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = new_figure(2, 4.5)
     ax = axes[0]
     width = 0.25
     for k, (key, label) in enumerate((("embed", "one query embedding"), ("retrieve", "retrieve"), ("ask", "ask"))):
@@ -406,9 +402,7 @@ def plot(results: list[dict], out: Path) -> None:
     ax.set_ylabel("x one query embedding")
     ax.set_title("Latency as a multiple of one embedding (red: target)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 @app.command()
