@@ -48,6 +48,7 @@ from common import (
     ROOT,
     dev_questions,
     machine,
+    new_figure,
     parse_sizes,
     peak_rss_mb,
     percentile,
