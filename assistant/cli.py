@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -43,7 +42,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _assistant(data_dir: Path | None, **overrides):
     """Build the assistant, turning configuration and start-up errors into readable messages."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.service import Assistant
     from assistant.settings import Settings
 
