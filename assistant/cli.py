@@ -221,6 +221,32 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command("export")
+def export_store(file: Annotated[Path, typer.Argument(help="Backup file to write (gzipped JSON lines).")],
+                 data_dir: DataDir = None) -> None:
+    """Back up the collection: sources, chunks and offsets (vectors are recomputed on import)."""
+    from store.transfer import export_collection
+
+    bot = _assistant(data_dir)
+    sources, chunks = export_collection(bot.collection, file)
+    out.print(f"exported {sources} sources, {chunks} chunks to {escape(str(file))}", highlight=False)
+
+
+@app.command("import")
+def import_store(file: Annotated[Path, typer.Argument(help="A file written by `assistant export`.")],
+                 data_dir: DataDir = None) -> None:
+    """Restore a backup into the store (sources already stored with the same content are skipped)."""
+    from store.collection import StoreBusyError
+    from store.transfer import TransferError, import_collection
+
+    bot = _assistant(data_dir)
+    try:
+        sources, chunks = import_collection(bot.collection, file)
+    except (TransferError, StoreBusyError) as exc:
+        raise _fail(str(exc), 2) from exc
+    out.print(f"imported {sources} sources, {chunks} chunks", highlight=False)
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[Path, typer.Argument(help="JSONL questions: question, history?, must, evidence, abstain.")],

@@ -109,3 +109,31 @@ def test_unfinished_deletions_are_finished_by_the_next_write(article_assistant, 
     assert not consistency.check(bot.collection).ok
     bot.ingest([note.parent])  # any later write finishes the deletions first, then re-adds the note
     assert consistency.check(bot.collection).ok
+
+
+def test_export_then_import_round_trips_a_collection_exactly(article_assistant, make_assistant, tmp_path, tmp_files):
+    from store.transfer import TransferError, export_collection, import_collection
+
+    bot = article_assistant
+    note = tmp_files / "note.md"
+    note.write_text("# Note\n\nThe harbor census counted eleven lighthouses along the coast.\n", encoding="utf-8")
+    bot.ingest([note])
+    backup = tmp_path / "backup.jsonl.gz"
+    assert export_collection(bot.collection, backup) == (2, bot.collection.count())
+
+    restored = make_assistant(data_dir=tmp_path / "restored")
+    assert import_collection(restored.collection, backup) == (2, bot.collection.count())
+    before, after = bot.collection.manifest.load(), restored.collection.manifest.load()
+    assert {s: (e.content_hash, e.chunk_ids, e.chunking) for s, e in before.items()} == {
+        s: (e.content_hash, e.chunk_ids, e.chunking) for s, e in after.items()
+    }
+    assert _state(restored) == _state(bot)
+    assert consistency.check(restored.collection).ok
+    question = "How many F-16 fighter jets and modernization kits did Turkey request?"
+    assert restored.ask(question).answer == bot.ask(question).answer
+    assert restored.ingest([note]).unchanged  # the restored store knows the file
+
+    garbage = tmp_path / "garbage.gz"
+    garbage.write_bytes(b"not gzip")
+    with pytest.raises(TransferError):
+        import_collection(restored.collection, garbage)
