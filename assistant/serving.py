@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from assistant.api_errors import ApiError, error_of
 from assistant.ingestion import IngestReport, ProgressCallback
+from assistant.llm import LLMError
 from assistant.records import Answer
 from assistant.service import Assistant
 from assistant.settings import Settings
@@ -68,6 +69,8 @@ class Health(BaseModel):
     chunks: int | None = None
     sources: int | None = None
     model: str
+    answer_backend: str = "extractive"
+    llm_reachable: bool | None = None  # None: no language model configured
 
 
 class ReadWriteLock:
@@ -296,9 +299,20 @@ class ServedAssistant:
         except Exception as exc:  # any failure here means "not reachable"; the probe must still answer
             log.warning("health: store not reachable: %s", exc)
             return Health(status="unavailable", model_loaded=loaded, store_reachable=False, model=self.model_id)
-        status = "ok" if loaded else "unavailable"
+        llm_ok = self._llm_reachable()
+        status = "ok" if loaded and llm_ok is not False else "unavailable"
         return Health(status=status, model_loaded=loaded, store_reachable=True, chunks=chunks, sources=sources,
-                      model=self.model_id)
+                      model=self.model_id, answer_backend=self.bot.settings.llm, llm_reachable=llm_ok)
+
+    def _llm_reachable(self) -> bool | None:
+        if self.bot.backend is None:
+            return None
+        try:
+            self.bot.backend.check()
+        except LLMError as exc:
+            log.warning("health: language model not reachable: %s", exc)
+            return False
+        return True
 
 
 # ---------------------------------------------------------------- FastAPI dependencies of the protected routers

@@ -147,3 +147,15 @@ def test_unknown_backend_is_an_error_at_start_up():
 def test_missing_gguf_file_is_an_error_at_start_up(make_assistant, tmp_path):
     with pytest.raises(LLMError, match="not found"):
         make_assistant(llm="llamacpp", llm_model_path=tmp_path / "missing.gguf")
+
+
+def test_health_reports_a_language_model_server_that_went_away(make_assistant):
+    from assistant.serving import ServedAssistant
+
+    with FakeOpenAI() as server:
+        bot = make_assistant(llm="openai", llm_base_url=server.url)
+        served = ServedAssistant(bot)
+        health = served.health()
+        assert health.status == "ok" and health.llm_reachable is True and health.answer_backend == "openai"
+    gone = served.health()
+    assert gone.status == "unavailable" and gone.llm_reachable is False
