@@ -108,6 +108,7 @@ def expected_types(question: str) -> tuple[str, ...]:
     return tuple(kind for kind, cue in _TYPE_CUES if re.search(cue, q))
 
 
+@lru_cache(maxsize=4096)
 def specifics(question: str) -> tuple[str, ...]:
     """Numbers and capitalized names in the question (not its first word, not wh-words)."""
     found: list[str] = [m.group(0).rstrip(".,") for m in _NUMBER.finditer(question)]
@@ -143,6 +144,7 @@ def missing_types(expects: Sequence[str], question: str, evidence: Sequence[str]
     return [kind for kind in expects if not has_answer_of_type(kind, question, anchored)]
 
 
+@lru_cache(maxsize=65536)  # pure, and asked for every candidate sentence of every question
 def is_anchored(question: str, sentence: str) -> bool:
     """The sentence holds one of the question's numbers if it has any, else one of its names, if any."""
     found = specifics(question)
@@ -156,6 +158,7 @@ def is_anchored(question: str, sentence: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=65536)
 def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
     asked = {w.lower() for w in words(question)}
     asked_numbers = {m.group(0) for m in _NUMBER.finditer(question)}
