@@ -88,7 +88,7 @@ def run_case(case: str) -> dict:
         bot.collection.dense.add_vectors = timer.wrap("chroma write", bot.collection.dense.add_vectors)
         bot.collection.keyword.add = timer.wrap("keyword log", bot.collection.keyword.add)
         bot.collection.manifest.save = timer.wrap("manifest save", bot.collection.manifest.save)
-        bot.collection.status_of = timer.wrap("status check", bot.collection.status_of)
+        bot.collection.status_in = timer.wrap("status check", bot.collection.status_in)
         originals = (ingestion.chunk_document, ingestion.load)
         ingestion.chunk_document = timer.wrap("chunk", ingestion.chunk_document)
         ingestion.load = timer.wrap("load", ingestion.load)
@@ -249,7 +249,7 @@ def main(
         "notes": [
             "raw encoder = embedder.model.encode(all chunk texts, batch_size=32) in one call, same texts "
             "(section heading + chunk) the ingest encoded",
-            "stages are wall time inside the wrapped functions; 'status check' is Collection.status_of per file",
+            "stages are wall time inside the wrapped functions; 'status check' is Collection.status_in per file",
             "CPU-time ratio = raw encode CPU s / ingest CPU s (process_time, all threads): less sensitive to "
             "other load on the machine than the wall-clock ratio",
             "peak RSS = ru_maxrss of the case's own process (model loaded); after_ingest excludes the raw encode",

@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ingest.records import Chunk, Document
-from store.chroma_index import ChromaIndex, embedding_input, open_chroma_client
+from store.chroma_index import ChromaIndex, open_chroma_client
 from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
 from store.manifest import Manifest, SourceEntry
@@ -71,9 +71,6 @@ class Collection:
             self._delete_chunks(pending)
             self.manifest.save(self.manifest.load())
 
-    def status_of(self, doc: Document, chunking: str = "") -> str:
-        return self.status_in(self.manifest.load(), doc, chunking)
-
     def put(self, documents: Sequence[tuple[Document, list[Chunk]]], chunking: str = "") -> list[PutResult]:
         """Store new or changed documents; one encoder pass for all their new chunks.
 
@@ -88,14 +85,7 @@ class Collection:
                 else:
                     todo.append((doc, chunks))
             all_new = [c for _, chunks in todo for c in chunks]
-            stored = set(self.dense.existing_ids([c.id for c in all_new]))
-            fresh = list({c.id: c for c in all_new if c.id not in stored}.values())
-            if fresh:
-                inputs = [embedding_input(c) for c in fresh]
-                vectors, sentence_vectors = self.embedder.encode_with_spans(
-                    [t for t, _ in inputs], [s for _, s in inputs]
-                )
-                self.dense.add_vectors(fresh, vectors, sentence_vectors)
+            self.dense.add(all_new)  # embeds only the chunks Chroma lacks, in one encoder pass
             self.keyword.add(all_new)
             stale: list[str] = []
             for doc, chunks in todo:
