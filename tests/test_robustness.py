@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,48 @@ pytestmark = pytest.mark.slow
 WORDS = ("treaty summit alliance pipeline tariff election sanction reactor frontier corridor harbor census "
          "drought vaccine satellite railway lithium orchard glacier festival archive").split()
 
+# The child ingests in small batches and stops dead at one chosen point, so the kill lands exactly
+# there: "file:N" before the N-th file is read, "<step>:N" before that step of the N-th batch write.
 INGEST_SCRIPT = """
-import sys
+import sys, time
+import assistant.ingestion as ingestion
 from assistant.service import Assistant
 from assistant.settings import Settings
-bot = Assistant(Settings(data_dir=sys.argv[1]))
-print("START", flush=True)
-bot.ingest([sys.argv[2]])
+
+data_dir, docs, point = sys.argv[1:4]
+step, _, nth = point.partition(":")
+ingestion.BATCH_CHUNKS = 16
+bot = Assistant(Settings(data_dir=data_dir))
+calls = {}
+
+def stop_at(name):
+    calls[name] = calls.get(name, 0) + 1
+    if name == step and calls[name] == int(nth):
+        print("STOPPED", flush=True)
+        time.sleep(600)
+
+def before(owner, method, name):
+    original = getattr(owner, method)
+    def wrapped(*args, **kwargs):
+        stop_at(name)
+        return original(*args, **kwargs)
+    setattr(owner, method, wrapped)
+
+before(bot.collection.dense.sentences, "upsert", "sentences")
+before(bot.collection.dense.chunks, "upsert", "chunks")
+before(bot.collection.keyword, "add", "keyword")
+before(bot.collection.manifest, "save", "manifest")
+bot.ingest([docs], progress=lambda done, total, name: stop_at("file"))
 print("DONE", flush=True)
 """
+
+KILL_POINTS = (
+    "file:1",  # nothing written yet
+    "sentences:2",  # batch 1 committed, batch 2 not started
+    "chunks:2",  # batch 2: sentence vectors in Chroma, chunk vectors not
+    "keyword:2",  # batch 2: in Chroma, not in the keyword index
+    "manifest:2",  # batch 2: in both indexes, not in the manifest
+)
 
 
 def _write_docs(folder: Path, count: int) -> Path:
@@ -50,37 +82,36 @@ def _state(bot) -> tuple[set[str], set[str], set[str]]:
     )
 
 
-def _run_and_kill(data_dir: Path, docs: Path, after_start: float) -> str:
+def _run_and_kill(data_dir: Path, docs: Path, point: str) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", INGEST_SCRIPT, str(data_dir), str(docs)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [sys.executable, "-c", INGEST_SCRIPT, str(data_dir), str(docs), point],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "START"
-    time.sleep(after_start)
+    assert proc.stdout is not None and proc.stderr is not None
+    line = proc.stdout.readline().strip()
+    if line != "STOPPED":
+        proc.kill()
+        raise AssertionError(f"{point}: the ingest never reached its stop point: {line!r} {proc.stderr.read()[-2000:]}")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    return proc.stdout.read()
+    assert proc.returncode == -signal.SIGKILL
 
 
 def test_killed_ingest_converges_to_the_uninterrupted_state(make_assistant, tmp_path):
     docs = _write_docs(tmp_path / "docs", 40)
     reference = make_assistant(data_dir=tmp_path / "reference")
-    started = time.perf_counter()
     reference.ingest([docs])
-    duration = time.perf_counter() - started
     expected = _state(reference)
-    assert expected[0] == expected[1] == expected[2] and expected[0]
+    assert expected[0] == expected[1] == expected[2] and len(expected[0]) > 3 * 16  # several batches
 
-    for fraction in (0.05, 0.4, 0.8):  # before the first batch is written, during, near the end
-        data_dir = tmp_path / f"killed-{fraction}"
-        output = _run_and_kill(data_dir, docs, fraction * duration)
-        assert "DONE" not in output, "the ingest finished before it could be killed"
+    for point in KILL_POINTS:
+        data_dir = tmp_path / point.replace(":", "-")
+        _run_and_kill(data_dir, docs, point)
         bot = make_assistant(data_dir=data_dir)  # the store opens after kill -9
         bot.ingest([docs])
-        assert _state(bot) == expected, f"killed at {fraction:.0%} of the ingest"
-        assert consistency.check(bot.collection).ok
+        assert _state(bot) == expected, f"killed at {point}"
+        assert consistency.check(bot.collection).ok, point
 
 
 def test_doctor_repairs_an_index_that_lost_chunks(article_assistant):
