@@ -32,7 +32,7 @@ class Assistant:
         self.settings = settings or Settings()
         s = self.settings
         self.embedder = embedder or Embedder(s.model_path)
-        self.collection = Collection(s.data_dir, self.embedder, s.chroma_url)
+        self.collection = Collection(s.data_dir, self.embedder, s.chroma_url, chroma_prefix=s.chroma_prefix)
         self.retriever = HybridRetriever(
             self.collection,
             RetrievalConfig(s.k, s.candidates, s.dense_weight, s.sentence_weight, s.keyword_weight, s.per_section),
@@ -59,6 +59,7 @@ class Assistant:
         Generated tokens are not yet verified: the final answer replaces them.
         """
         question = self.validate_question(question)
+        self.collection.follow_other_writers()  # an ingest in another process shows up at once
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
         turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
         standalone = self.standalone(question, turns)
@@ -121,6 +122,7 @@ class Assistant:
         return self.ingest([self.settings.default_corpus])
 
     def sources(self) -> list[SourceEntry]:
+        self.collection.follow_other_writers()
         return self.collection.sources()
 
     def remove(self, name: str) -> str | None:

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Where the store, uploads and logs live.")
     model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
     chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
+    chroma_prefix: str = Field(
+        "", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9._-]*)?$", max_length=40,
+        description="Prefix of the Chroma collection names: several collections on one Chroma server.",
+    )
     default_corpus: Path = Field(DEFAULT_CORPUS, description="Ingested on first start when the store is empty.")
 
     chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")

@@ -27,10 +27,18 @@ class StoreUnavailableError(RuntimeError):
     """The vector store cannot be opened or reached."""
 
 
-def open_chroma_client(path: Path | None = None, url: str | None = None):
-    """A persistent client on ``path``, or an HTTP client for a ``chroma run`` server at ``url``."""
+def open_chroma_client(path: Path | None = None, url: str | None = None, fresh: bool = False):
+    """A persistent client on ``path``, or an HTTP client for a ``chroma run`` server at ``url``.
+
+    ``fresh`` opens ``path`` anew instead of reusing this process's client: an embedded client's
+    vector index does not see what another process wrote since it was opened (counts and gets do).
+    """
     import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
+
+    if fresh and path is not None:  # clients already open keep working on the old one for a while
+        _retire(SharedSystemClient._identifier_to_system.pop(str(path), None))
 
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
@@ -47,6 +55,25 @@ def open_chroma_client(path: Path | None = None, url: str | None = None):
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:
         raise StoreUnavailableError(f"cannot open the Chroma store at {url or path}: {exc}") from exc
+
+
+_retired: list[tuple[float, object]] = []
+RETIRE_AFTER_S = 120.0  # far longer than any request that may still use an old client
+
+
+def _retire(system) -> None:
+    """Stop the systems replaced long ago (their memory), keep the newly replaced one a while."""
+    import time
+
+    now = time.monotonic()
+    while _retired and now - _retired[0][0] > RETIRE_AFTER_S:
+        _, old = _retired.pop(0)
+        try:
+            old.stop()  # type: ignore[attr-defined]
+        except Exception:  # a failing stop of an unused system must not fail the caller
+            log.warning("stopping a replaced Chroma client failed", exc_info=True)
+    if system is not None:
+        _retired.append((now, system))
 
 
 def embedding_input(chunk: Chunk) -> tuple[str, list[tuple[int, int]]]:

@@ -3,11 +3,16 @@
 Writes take a file lock, so two ingests on one data dir never interleave. The order of a write
 (new chunks into both indexes, then the manifest, then stale chunks out) means a crash at any
 point leaves a store that opens and that the same ingest, run again, brings to the same state.
+
+Other processes may write to the same store (an ingest beside a running server, or app processes
+on several machines sharing a ``chroma run`` server): ``follow_other_writers`` notices their
+manifest saves and catches up, so readers answer from the new documents without a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ from ingest.records import Chunk, Document
 from store.chroma_index import ChromaIndex, open_chroma_client
 from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
-from store.manifest import Manifest, SourceEntry
+from store.manifest import ChromaManifest, Manifest, ManifestStore, SourceEntry
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +43,54 @@ class PutResult:
 
 class Collection:
     def __init__(
-        self, data_dir: Path, embedder: Embedder, chroma_url: str | None = None, lock_timeout: float = 10.0
+        self, data_dir: Path, embedder: Embedder, chroma_url: str | None = None, lock_timeout: float = 10.0,
+        chroma_prefix: str = "",
     ) -> None:
+        """Embedded: Chroma, keyword log and manifest in ``data_dir``. With ``chroma_url`` the server
+        holds the vectors, the chunk texts and the manifest; each process keeps its BM25 in memory,
+        built from the chunk texts (nothing else to share or back up)."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
-        self.dense = ChromaIndex(open_chroma_client(data_dir / "chroma", chroma_url), embedder)
-        self.keyword = KeywordIndex(data_dir / "keyword")
-        self.manifest = Manifest(data_dir / "manifest.json")
+        self.chroma_url = chroma_url
+        self.chroma_prefix = chroma_prefix
+        client = open_chroma_client(data_dir / "chroma", chroma_url)
+        self.dense = ChromaIndex(client, embedder, prefix=chroma_prefix)
+        self.manifest: ManifestStore
+        if chroma_url:
+            self.manifest = ChromaManifest(client, chroma_prefix + "manifest")
+            self.keyword = KeywordIndex(None)
+            self.keyword.sync(self._manifest_ids(), self.dense.get)
+        else:
+            self.manifest = Manifest(data_dir / "manifest.json")
+            self.keyword = KeywordIndex(data_dir / "keyword")
+        self._seen = self.manifest.stamp()
         self._lock = FileLock(str(data_dir / ".write.lock"))
+        self._local = threading.RLock()  # this process: no catching up in the middle of its own write
         self.lock_timeout = lock_timeout
+
+    def follow_other_writers(self) -> bool:
+        """Catch up with what other processes wrote since we last looked; True if they wrote.
+
+        Cheap when nothing changed (a stat, or one small get from the Chroma server).
+        """
+        if self.manifest.stamp() == self._seen:
+            return False
+        with self._local:
+            stamp = self.manifest.stamp()
+            if stamp == self._seen:
+                return False
+            if self.chroma_url:
+                self.keyword.sync(self._manifest_ids(), self.dense.get)
+            else:  # the keyword log reloads itself; the embedded vector index must be reopened
+                client = open_chroma_client(self.data_dir / "chroma", fresh=True)
+                self.dense = ChromaIndex(client, self.embedder, prefix=self.chroma_prefix)
+            self._seen = stamp
+        log.info("caught up with another process's writes to the store")
+        return True
+
+    def _manifest_ids(self) -> set[str]:
+        return {cid for entry in self.manifest.load().values() for cid in entry.chunk_ids}
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -59,8 +102,15 @@ class Collection:
                 f"another process is writing to {self.data_dir} (ingest or remove); try again when it ends"
             ) from exc
         try:
-            self._finish_pending_deletes()
-            yield
+            with self._local:
+                before = self.manifest.saved_stamp
+                self.follow_other_writers()  # write on top of the current store, not a stale view
+                self._finish_pending_deletes()
+                try:
+                    yield
+                finally:
+                    if self.manifest.saved_stamp != before:
+                        self._seen = self.manifest.saved_stamp  # our own save is no news
         finally:
             self._lock.release()
 

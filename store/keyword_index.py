@@ -2,7 +2,8 @@
 
 The chunk rows live in an append-only JSONL log (adds and deletes) in the data dir; the BM25
 matrix is rebuilt in memory when the rows changed, including when another process (an ingest
-beside a running server) appended to the log.
+beside a running server) appended to the log. Without a folder the index lives in memory only:
+with a shared Chroma server, the chunk texts Chroma holds are the rows, copied in by ``sync``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ingest.records import Chunk
@@ -35,11 +36,12 @@ def keyword_tokens(texts: list[str], return_ids: bool = True):
 
 
 class KeywordIndex:
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.log_path = folder / "chunks.jsonl"
+    def __init__(self, folder: Path | None) -> None:
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.log_path = folder / "chunks.jsonl" if folder is not None else None
         self._rows: dict[str, Chunk] = {}
-        self._seen_size = -1
+        self._seen: object = -1
         self._retriever = None
         self._order: list[str] = []
         self._refresh()
@@ -92,8 +94,16 @@ class KeywordIndex:
         self._refresh()
         return list(self._rows)
 
+    def sync(self, wanted: set[str], fetch: Callable[[list[str]], list[Chunk]]) -> None:
+        """Hold exactly the ``wanted`` ids: drop the others, ``fetch`` the missing ones."""
+        self._refresh()
+        self.delete([i for i in self._rows if i not in wanted])
+        self.add(fetch(sorted(wanted - set(self._rows))))
+
     def compact(self) -> None:
         """Rewrite the log with live rows only (atomic replace)."""
+        if self.log_path is None:
+            return
         tmp = self.log_path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as out:
             for chunk in self._rows.values():
@@ -101,26 +111,36 @@ class KeywordIndex:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.log_path)
-        self._seen_size = self.log_path.stat().st_size
+        self._seen = self._log_stamp()
 
     def log_is_bloated(self) -> bool:
+        if self.log_path is None:
+            return False
         lines = sum(1 for _ in self.log_path.open("rb")) if self.log_path.exists() else 0
         return lines > 2 * max(len(self._rows), 1000)
 
     # internals
     def _append(self, records: list[dict]) -> None:
+        if self.log_path is None:
+            return
         with self.log_path.open("a", encoding="utf-8") as out:
             out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
             out.flush()
             os.fsync(out.fileno())
-        self._seen_size = self.log_path.stat().st_size
+        self._seen = self._log_stamp()
+
+    def _log_stamp(self) -> object:
+        if self.log_path is None or not self.log_path.exists():
+            return None
+        info = self.log_path.stat()
+        return (info.st_ino, info.st_size, info.st_mtime_ns)  # compact() renames: a new inode
 
     def _refresh(self) -> None:
-        size = self.log_path.stat().st_size if self.log_path.exists() else 0
-        if size == self._seen_size:
+        stamp = self._log_stamp()
+        if stamp == self._seen:
             return
         rows: dict[str, Chunk] = {}
-        if self.log_path.exists():
+        if self.log_path is not None and self.log_path.exists():
             with self.log_path.open(encoding="utf-8") as lines:
                 for line in lines:
                     if not line.endswith("\n"):
@@ -131,7 +151,7 @@ class KeywordIndex:
                         rows[record["id"]] = chunk_from_row(record)
                     else:
                         rows.pop(record["id"], None)
-        self._rows, self._seen_size, self._retriever = rows, size, None
+        self._rows, self._seen, self._retriever = rows, stamp, None
 
     def _index(self):
         if self._retriever is None:

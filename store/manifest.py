@@ -1,11 +1,18 @@
-"""What has been ingested: one entry per source with its content hash and chunk ids."""
+"""What has been ingested: one entry per source with its content hash and chunk ids.
+
+Two homes with one interface: a JSON file in the data dir (embedded store), or one record in a
+Chroma collection (``chroma run`` server), so app processes on several machines share it.
+Both are written in one atomic step: a crash leaves the old or the new manifest, never half.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +29,41 @@ class SourceEntry:
         return len(self.chunk_ids)
 
 
+class ManifestStore(Protocol):
+    def load(self) -> dict[str, SourceEntry]: ...
+    def pending_deletes(self) -> list[str]: ...
+    def save(self, entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...] = ()) -> None: ...
+    def stamp(self) -> object:
+        """Changes whenever any process saves: readers compare it to notice other writers."""
+        ...
+
+    @property
+    def saved_stamp(self) -> object:
+        """The stamp of this object's last save (None before one): our own writes are no news."""
+        ...
+
+
+def _payload(entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...]) -> dict:
+    return {
+        "version": 1,
+        "sources": {src: asdict(e) for src, e in sorted(entries.items())},
+        "pending_deletes": list(pending_deletes),
+    }
+
+
+def _entries(raw: dict) -> dict[str, SourceEntry]:
+    return {
+        src: SourceEntry(**{**entry, "chunk_ids": tuple(entry["chunk_ids"])})
+        for src, entry in raw.get("sources", {}).items()
+    }
+
+
 class Manifest:
-    """A JSON file written atomically (temp file, fsync, rename): a crash leaves old or new, never half."""
+    """A JSON file written atomically (temp file, fsync, rename)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.saved_stamp: object = None
 
     def _raw(self) -> dict:
         if not self.path.exists():
@@ -34,10 +71,7 @@ class Manifest:
         return json.loads(self.path.read_text(encoding="utf-8"))
 
     def load(self) -> dict[str, SourceEntry]:
-        return {
-            src: SourceEntry(**{**entry, "chunk_ids": tuple(entry["chunk_ids"])})
-            for src, entry in self._raw().get("sources", {}).items()
-        }
+        return _entries(self._raw())
 
     def pending_deletes(self) -> list[str]:
         """Chunk ids a write was deleting when it stopped; the next write finishes the job."""
@@ -46,13 +80,52 @@ class Manifest:
     def save(self, entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...] = ()) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        payload = {
-            "version": 1,
-            "sources": {src: asdict(e) for src, e in sorted(entries.items())},
-            "pending_deletes": list(pending_deletes),
-        }
         with tmp.open("w", encoding="utf-8") as out:
-            json.dump(payload, out, ensure_ascii=False, indent=1)
+            json.dump(_payload(entries, pending_deletes), out, ensure_ascii=False, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+        self.saved_stamp = self.stamp()  # callers hold the write lock: nobody else saved since
+
+    def stamp(self) -> object:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns)  # a rename gives a new inode
+
+
+class ChromaManifest:
+    """The manifest as one record of a Chroma collection, with a fresh random ``revision`` per save.
+
+    One record keeps a save atomic (a single upsert). It holds every chunk id, so it grows by
+    about 35 bytes per chunk: fine for collections up to some 100k chunks.
+    """
+
+    RECORD = "manifest"
+
+    def __init__(self, client, name: str) -> None:
+        self.records = client.get_or_create_collection(name, embedding_function=None)
+        self.saved_stamp: object = None
+
+    def _raw(self) -> dict:
+        found = self.records.get(ids=[self.RECORD], include=["documents"])
+        return json.loads(found["documents"][0]) if found["ids"] else {}
+
+    def load(self) -> dict[str, SourceEntry]:
+        return _entries(self._raw())
+
+    def pending_deletes(self) -> list[str]:
+        return list(self._raw().get("pending_deletes", []))
+
+    def save(self, entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...] = ()) -> None:
+        revision = uuid.uuid4().hex
+        self.records.upsert(
+            ids=[self.RECORD], embeddings=[[1.0]], metadatas=[{"revision": revision}],
+            documents=[json.dumps(_payload(entries, pending_deletes), ensure_ascii=False)],
+        )
+        self.saved_stamp = revision
+
+    def stamp(self) -> object:
+        found = self.records.get(ids=[self.RECORD], include=["metadatas"])
+        return found["metadatas"][0]["revision"] if found["ids"] else None

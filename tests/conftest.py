@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +18,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus" / "strategic-mechanism.md"
 DEV_QUESTIONS = Path(__file__).parent / "data" / "dev_questions.jsonl"
+# Set by scripts/test.sh for its second pass: the store tests again, against a `chroma run` server.
+CHROMA_URL = os.environ.get("ASSISTANT_CHROMA_URL") or None
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +27,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test's own store: Settings() and the CLI pick it up from the environment."""
     folder = tmp_path / "data"
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(folder))
+    if CHROMA_URL:  # one server for all tests: each test gets its own collections on it
+        monkeypatch.setenv("ASSISTANT_CHROMA_PREFIX", f"t{uuid.uuid4().hex[:12]}-")
     monkeypatch.chdir(tmp_path)  # no stray .env from the repo root
     return folder
 
@@ -41,7 +47,11 @@ def make_assistant(embedder, data_dir: Path) -> Callable[..., object]:
     from assistant.settings import Settings
 
     def build(**overrides):
-        return Assistant(Settings(data_dir=overrides.pop("data_dir", data_dir), **overrides), embedder=embedder)
+        folder = overrides.pop("data_dir", data_dir)
+        if CHROMA_URL and folder != data_dir and "chroma_prefix" not in overrides:  # another data dir,
+            digest = hashlib.sha256(str(folder).encode()).hexdigest()[:6]  # another store on the server
+            overrides["chroma_prefix"] = f"{os.environ['ASSISTANT_CHROMA_PREFIX']}{digest}-"
+        return Assistant(Settings(data_dir=folder, **overrides), embedder=embedder)
 
     return build
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from store.chroma_index import ChromaIndex, open_chroma_client
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CHROMA_URL, CORPUS, ROOT
 from tests.test_store_contract import ChunkIndexContract
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
+    if CHROMA_URL:  # scripts/test.sh started one for the whole run
+        yield CHROMA_URL
+        return
     if not CHROMA.exists():
         pytest.fail(f"{CHROMA} is missing: chromadb installs it")
     port = _free_port()
@@ -70,13 +73,50 @@ class TestChromaServerIndexContract(ChunkIndexContract):
         return lambda: ChromaIndex(open_chroma_client(url=chroma_url), embedder, prefix=prefix)
 
 
-def test_two_assistants_share_one_chroma_server(chroma_url, make_assistant, tmp_path):
-    writer = make_assistant(chroma_url=chroma_url, data_dir=tmp_path / "app-1")
+NOTE = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
+NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
+
+
+def test_app_instances_on_one_chroma_server_share_everything(chroma_url, make_assistant, tmp_path, tmp_files):
+    """Two app instances with their own data dirs: vectors, chunk texts (their BM25) and the manifest
+    all come from the server, and each sees the other's writes without a restart."""
+    from store import consistency
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    writer = make_assistant(chroma_url=chroma_url, chroma_prefix=prefix, data_dir=tmp_path / "app-1")
     writer.ingest([CORPUS])
-    reader = make_assistant(chroma_url=chroma_url, data_dir=tmp_path / "app-2")
-    assert reader.collection.dense.count() == writer.collection.dense.count() > 0
-    hits = reader.collection.dense.search("F-16 fighter jets", 3)
-    assert hits and "F-16" in hits[0].chunk.text
+    reader = make_assistant(chroma_url=chroma_url, chroma_prefix=prefix, data_dir=tmp_path / "app-2")
+    assert reader.collection.count() == writer.collection.count() > 0
+    assert reader.collection.keyword.all_ids() and set(reader.collection.keyword.all_ids()) == set(
+        writer.collection.keyword.all_ids())
+    assert [s.source for s in reader.sources()] == [str(CORPUS.resolve())]
+    assert reader.ingest([CORPUS]).unchanged  # the shared manifest knows the file
+    assert reader.ask(NOTE_QUESTION).abstained
+
+    note = tmp_files / "zorblat.md"
+    note.write_text(NOTE, encoding="utf-8")
+    writer.ingest([note])
+    found = reader.ask(NOTE_QUESTION)
+    assert not found.abstained and "1911" in found.answer
+    note_ids = {c.chunk_id for c in found.contexts if c.source == str(note.resolve())}
+    assert note_ids and note_ids <= {h.chunk.id for h in reader.collection.keyword.search(NOTE_QUESTION, 3)}
+    assert str(note.resolve()) in {s.source for s in reader.sources()}
+
+    assert writer.remove(note.name)
+    gone = reader.ask(NOTE_QUESTION)
+    assert str(note.resolve()) not in {c.source for c in gone.contexts}
+    assert consistency.check(reader.collection).ok and consistency.check(writer.collection).ok
+    assert not (tmp_path / "app-1" / "manifest.json").exists()  # nothing of the store in the data dir
+    assert not (tmp_path / "app-1" / "keyword" / "chunks.jsonl").exists()
+
+
+def test_collection_prefixes_keep_collections_apart_on_one_server(chroma_url, make_assistant, tmp_path):
+    first = make_assistant(chroma_url=chroma_url, chroma_prefix=f"a{uuid.uuid4().hex[:8]}",
+                           data_dir=tmp_path / "a")
+    first.ingest([CORPUS])
+    second = make_assistant(chroma_url=chroma_url, chroma_prefix=f"b{uuid.uuid4().hex[:8]}",
+                            data_dir=tmp_path / "b")
+    assert second.collection.count() == 0 and not second.sources() and first.collection.count() > 0
 
 
 def test_unreachable_chroma_server_is_a_clear_error(make_assistant, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from store import consistency
-from tests.conftest import ROOT
+from tests.conftest import CHROMA_URL, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +82,14 @@ def _state(bot) -> tuple[set[str], set[str], set[str]]:
     )
 
 
+def _prefix(name: str) -> str:
+    """Own collections per store when the suite runs against one Chroma server (else no prefix)."""
+    return f"{os.environ.get('ASSISTANT_CHROMA_PREFIX', '')}{name}-" if CHROMA_URL else ""
+
+
 def _run_and_kill(data_dir: Path, docs: Path, point: str) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT),
+           "ASSISTANT_CHROMA_PREFIX": _prefix(point.replace(":", "-"))}
     proc = subprocess.Popen(
         [sys.executable, "-c", INGEST_SCRIPT, str(data_dir), str(docs), point],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -100,7 +106,7 @@ def _run_and_kill(data_dir: Path, docs: Path, point: str) -> None:
 
 def test_killed_ingest_converges_to_the_uninterrupted_state(make_assistant, tmp_path):
     docs = _write_docs(tmp_path / "docs", 40)
-    reference = make_assistant(data_dir=tmp_path / "reference")
+    reference = make_assistant(data_dir=tmp_path / "reference", chroma_prefix=_prefix("reference"))
     reference.ingest([docs])
     expected = _state(reference)
     assert expected[0] == expected[1] == expected[2] and len(expected[0]) > 3 * 16  # several batches
@@ -108,7 +114,7 @@ def test_killed_ingest_converges_to_the_uninterrupted_state(make_assistant, tmp_
     for point in KILL_POINTS:
         data_dir = tmp_path / point.replace(":", "-")
         _run_and_kill(data_dir, docs, point)
-        bot = make_assistant(data_dir=data_dir)  # the store opens after kill -9
+        bot = make_assistant(data_dir=data_dir, chroma_prefix=_prefix(point.replace(":", "-")))  # opens after kill
         bot.ingest([docs])
         assert _state(bot) == expected, f"killed at {point}"
         assert consistency.check(bot.collection).ok, point
@@ -168,3 +174,89 @@ def test_export_then_import_round_trips_a_collection_exactly(article_assistant, 
     garbage.write_bytes(b"not gzip")
     with pytest.raises(TransferError):
         import_collection(restored.collection, garbage)
+
+
+NOTE = (
+    "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n\n"
+    "Its lamp burns paraffin and can be seen from forty kilometres away.\n"
+)
+NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
+
+
+def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_DATA_DIR": str(data_dir)}
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "assistant"), *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, tmp_files):
+    """`assistant ingest` and `remove` in another process, while the server is answering: no restart,
+    no failed request, and the new document is found by every ranking (vectors and keywords)."""
+    import threading
+
+    from assistant.api import create_api
+    from assistant.service import Assistant
+    from assistant.serving import ServedAssistant
+    from assistant.settings import Settings
+    from tests.conftest import CORPUS
+    from tests.serving_helpers import QUESTION, start
+
+    data_dir = tmp_path / "data"
+    bot = Assistant(Settings(data_dir=data_dir), embedder=embedder)
+    bot.ingest([CORPUS])
+    served = ServedAssistant(bot)
+    live = start(create_api(served), served)
+    note = tmp_files / "zorblat.md"
+    note.write_text(NOTE, encoding="utf-8")
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        nonlocal answered
+        with live.client() as client:
+            while not stop.is_set():
+                for question in (QUESTION, NOTE_QUESTION):
+                    try:
+                        response = client.post("/api/ask", json={"question": question})
+                    except Exception as exc:  # any failure is what we count
+                        failures.append(repr(exc))
+                        continue
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    answered += 1
+
+    def ask_note() -> dict:
+        with live.client() as client:
+            response = client.post("/api/ask", json={"question": NOTE_QUESTION})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    asker = threading.Thread(target=keep_asking, daemon=True)
+    try:
+        assert ask_note()["abstained"]
+        asker.start()
+        ingested = _cli(data_dir, "ingest", str(note))
+        assert ingested.returncode == 0, ingested.stderr
+        found = ask_note()
+        assert not found["abstained"] and "1911" in found["answer"], found
+        assert {c["source"] for c in found["citations"]} == {str(note.resolve())}
+        note_chunks = {c["chunk_id"] for c in found["contexts"] if c["source"] == str(note.resolve())}
+        assert note_chunks
+        assert note_chunks <= {h.chunk.id for h in bot.collection.keyword.search(NOTE_QUESTION, 3)}
+        assert note_chunks <= {h.chunk.id for h in bot.collection.dense.search(NOTE_QUESTION, 3)}
+        with live.client() as client:
+            listed = client.get("/api/sources").json()
+        assert str(note.resolve()) in {s["source"] for s in listed}
+
+        removed = _cli(data_dir, "remove", note.name)
+        assert removed.returncode == 0, removed.stderr
+        gone = ask_note()
+        assert str(note.resolve()) not in {c["source"] for c in gone["contexts"]}
+    finally:
+        stop.set()
+        if asker.is_alive():
+            asker.join(timeout=60)
+        live.stop()
+    assert answered > 0 and not failures, failures[:5]
+    assert consistency.check(bot.collection).ok

@@ -6,6 +6,7 @@ instance on the same storage), in the style of haystack's document-store test mi
 
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ingest.records import Chunk, Document
 from store.chroma_index import ChromaIndex, open_chroma_client
 from store.keyword_index import KeywordIndex
 from store.protocol import ChunkIndex
+from tests.conftest import CHROMA_URL
 
 TOPICS = {
     "volcanoes": "# Volcanoes\n\nVolcanoes erupt molten lava and ash when magma rises from the mantle. "
@@ -51,6 +53,11 @@ def _chunks() -> dict[str, Chunk]:
 
 
 CHUNKS = _chunks()
+
+
+def _prefix() -> str:
+    """The collection prefix of this test (set per test when the suite runs against a server)."""
+    return os.environ.get("ASSISTANT_CHROMA_PREFIX", "")
 
 
 class ChunkIndexContract:
@@ -166,11 +173,11 @@ class TestChromaIndexContract(ChunkIndexContract):
 
     @pytest.fixture
     def index(self, chroma_path, embedder) -> ChromaIndex:
-        return ChromaIndex(open_chroma_client(chroma_path), embedder)
+        return ChromaIndex(open_chroma_client(chroma_path, CHROMA_URL), embedder, prefix=_prefix())
 
     @pytest.fixture
     def reopen(self, chroma_path, embedder):
-        return lambda: ChromaIndex(open_chroma_client(chroma_path), embedder)
+        return lambda: ChromaIndex(open_chroma_client(chroma_path, CHROMA_URL), embedder, prefix=_prefix())
 
     def test_sentence_vectors_are_unit_rows_per_sentence(self, filled, embedder):
         chunks = [CHUNKS["volcanoes"], CHUNKS["chess"]]
