@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.records import Answer
+from assistant.records import Answer, Message
 
 app = typer.Typer(
     help="A grounded assistant: answers only from your documents, with verbatim citations.",
@@ -28,15 +29,38 @@ DataDir = Annotated[
 ]
 
 
+# Control characters (ESC sequences recolour, clear or retitle a terminal) and bidi overrides (they reorder
+# what is shown) from documents or file names are printed as visible escapes, never sent to the terminal.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class _VisibleFormatter(logging.Formatter):
+    """Log lines name files and quote documents too: their control characters are shown, not sent."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _UNPRINTABLE.sub(_shown, super().format(record))
+
+
 def _setup_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_VisibleFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("httpx", "chromadb", "sentence_transformers", "bm25s", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def visible(text: str) -> str:
+    """``text`` for a terminal: rich markup escaped, control and bidi characters shown as ``\\x1b``/``\\u202e``."""
+    return escape(_UNPRINTABLE.sub(_shown, text))
+
+
+def _shown(match: re.Match[str]) -> str:
+    return ascii(match.group())[1:-1]
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {visible(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -70,7 +94,7 @@ def ingest(
     """Add or update documents. Unchanged files are skipped; changed files replace their old chunks."""
     from rich.progress import Progress
 
-    from ingest.loaders import IngestError
+    from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
     from store.collection import StoreBusyError
 
     bot = _assistant(data_dir)
@@ -85,7 +109,11 @@ def ingest(
         except (IngestError, StoreBusyError) as exc:
             raise _fail(str(exc), 2) from exc
     for _path, message in report.failed:
-        err.print(f"[yellow]skipped[/] {message}", highlight=False)
+        err.print(f"[yellow]skipped[/] {visible(message)}", highlight=False)
+    if not (report.added or report.updated or report.unchanged or report.failed):
+        where = ", ".join(str(p) for p in paths)
+        err.print(f"[yellow]nothing to ingest:[/] no {' '.join(SUPPORTED_SUFFIXES)} files in {visible(where)}",
+                  highlight=False)
     out.print(report.summary(), highlight=False)
     if report.failed:
         raise typer.Exit(1)
@@ -121,26 +149,35 @@ def ask(
 
 
 def _read_history(path: Path) -> list[dict]:
+    """The turns of a history file, checked here so a bad file is one clear line (exit 2), not a traceback."""
     try:
         turns = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8 (UnicodeDecodeError) or not JSON
         raise _fail(f"cannot read history file {path}: {exc}", 2) from exc
     if not isinstance(turns, list):
         raise _fail("the history file must hold a JSON list of {role, content} messages", 2)
+    for number, turn in enumerate(turns, start=1):
+        try:
+            Message.model_validate(turn)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
+                                 for e in exc.errors()[:3])
+            raise _fail(f"history file {path}: message {number} is not a {{role, content}} message ({problems})",
+                        2) from exc
     return turns
 
 
 def print_answer(answer: Answer) -> None:
     """The answer, then each citation's verbatim quote and where it is (document text is not markup)."""
-    out.print(escape(answer.answer), highlight=False)
+    out.print(visible(answer.answer), highlight=False)
     if answer.abstained:
-        out.print(f"[dim]({escape(answer.reason or '')})[/]", highlight=False)
+        out.print(f"[dim]({visible(answer.reason or '')})[/]", highlight=False)
         return
     out.print()
     for c in answer.citations:
         where = f"{c.title} — {c.section}" + (f", p. {c.page}" if c.page else "")
-        out.print(f"[bold]\\[{c.n}][/] “{escape(c.quote)}”", highlight=False)
-        out.print(f"    [dim]{escape(where)} · {escape(c.source)} · chars {c.start}–{c.end}[/]", highlight=False)
+        out.print(f"[bold]\\[{c.n}][/] “{visible(c.quote)}”", highlight=False)
+        out.print(f"    [dim]{visible(where)} · {visible(c.source)} · chars {c.start}–{c.end}[/]", highlight=False)
 
 
 @app.command()
@@ -177,7 +214,7 @@ def sources(data_dir: DataDir = None) -> None:
     bot = _assistant(data_dir)
     entries = bot.sources()
     for entry in entries:  # one line each, never cut: the path is what `remove` takes
-        out.print(f"{escape(entry.source)}\t{escape(entry.title)}\t{entry.chunks} chunks\t{entry.ingested_at}",
+        out.print(f"{visible(entry.source)}\t{visible(entry.title)}\t{entry.chunks} chunks\t{entry.ingested_at}",
                   highlight=False)
     if not entries:
         err.print("no documents stored; add some with `assistant ingest PATH`")
@@ -196,7 +233,7 @@ def remove(source: Annotated[str, typer.Argument(help="Source path, or its file 
         raise _fail(str(exc), 2) from exc
     if removed is None:
         raise _fail(f"no stored source matches {source!r}; see `assistant sources`", 1)
-    out.print(f"removed {removed}", highlight=False)
+    out.print(f"removed {visible(removed)}", highlight=False)
 
 
 @app.command()
@@ -326,13 +363,19 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default: ASSISTANT_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: ASSISTANT_PORT or 7860; 0: any free).")] = None,
     llm: Annotated[str | None, typer.Option(help="Answer backend: extractive, openai, llamacpp.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes, each with its own model; requests are stateless, so any worker "
+        "answers any request. The chat UI then needs sticky sessions (see docs/deployment.md).")] = 1,
     data_dir: DataDir = None,
 ) -> None:
-    """Serve the chat UI (/), the HTTP API (/api, /v1), /embed and /healthz in one process."""
+    """Serve the chat UI (/), the HTTP API (/api, /v1), /embed and /healthz."""
     overrides = {"llm": llm} if llm else {}
     host, port = _configured_address(host, port, **overrides)
     listener = _claim_address(host, port)  # exit 2 with one line if taken, before the model loads
     bound = listener.getsockname()[1]
+    if workers > 1:
+        _serve_workers(listener, host, workers, data_dir, llm)
+        return
 
     import uvicorn
 
@@ -351,6 +394,44 @@ def serve(
 
     config = uvicorn.Config(create_web_app(bot), host=host, port=bound, log_level="warning")
     Server(config).run(sockets=[listener])
+
+
+def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm: str | None) -> None:
+    """Check the settings and fill an empty store here, once; then fork workers that share the socket."""
+    import os
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    bot = _assistant(data_dir, **({"llm": llm} if llm else {}))  # start-up errors stop us before any fork
+    report = bot.ensure_default_collection()
+    if report:
+        err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    del bot
+    # the workers build their assistant from the environment, as `ui:create_web_app` does
+    if data_dir:
+        os.environ["ASSISTANT_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    if llm:
+        os.environ["ASSISTANT_LLM"] = llm
+    port = listener.getsockname()[1]
+
+    def announce() -> None:
+        probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/healthz"
+        for _ in range(600):
+            try:
+                if httpx.get(probe, timeout=2).status_code < 500:
+                    out.print(f"Serving on http://{host}:{port} with {workers} workers", highlight=False)
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+
+    threading.Thread(target=announce, daemon=True).start()
+    config = uvicorn.Config("ui:create_web_app", factory=True, host=host, port=port, workers=workers,
+                            log_level="warning")
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def main() -> None:

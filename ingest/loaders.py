@@ -25,6 +25,9 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTAL
 _MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*\r?$", re.MULTILINE)
 # A DOCX is a zip: refuse members that would inflate past this (zip bombs).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+# Windows-1252 as browsers decode it: the five bytes it leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) keep
+# their Latin-1 code points, so one stray byte does not turn every curly quote and dash of a file into C1 controls.
+_WINDOWS_1252 = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
 
 
 class IngestError(ValueError):
@@ -68,8 +71,10 @@ def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024) -> Document:
         size = path.stat().st_size
     except OSError as exc:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
-    if size > max_bytes:
-        raise IngestError(f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes")
+    if size > max_bytes:  # refused on its size alone: the file is never read
+        raise IngestError(
+            f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes ({max_bytes / 2**20:.3g} MB)"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -94,10 +99,7 @@ def decode_text(name: str, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
+    text = data.decode("latin-1").translate(_WINDOWS_1252)
     log.warning("%s is not UTF-8; decoded it as Windows-1252", name)
     return text
 

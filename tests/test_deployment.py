@@ -1,0 +1,80 @@
+"""`assistant serve --workers 2`: stateless workers that all follow writes made by another process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+ASSISTANT = ROOT / ".venv" / "bin" / "assistant"
+NOTE = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
+NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_DATA_DIR": str(data_dir)}
+
+
+def _wait_for_address(proc: subprocess.Popen, timeout: float = 240) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        if found := re.search(r"Serving on (http://\S+) with 2 workers", line):
+            return found.group(1)
+    raise AssertionError(f"serve did not start (exit {proc.poll()}): {proc.stderr.read() if proc.stderr else ''}")
+
+
+def _ask_fresh(url: str, question: str, history: list | None = None) -> dict:
+    """A new connection per request, so the requests spread over the workers."""
+    body = {"question": question, **({"history": history} if history else {})}
+    response = httpx.post(f"{url}/api/ask", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_every_worker_answers_from_an_ingest_made_by_another_process(data_dir, tmp_files):
+    note = tmp_files / "zorblat.md"
+    note.write_text(NOTE, encoding="utf-8")
+    proc = subprocess.Popen(
+        [str(ASSISTANT), "serve", "--workers", "2", "--port", "0"], env=_env(data_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        url = _wait_for_address(proc)
+        assert _ask_fresh(url, NOTE_QUESTION)["abstained"]
+
+        # neither worker writes: each must notice the CLI's ingest on its own
+        ingested = subprocess.run([str(ASSISTANT), "ingest", str(note)], env=_env(data_dir),
+                                  capture_output=True, text=True, timeout=300, check=False)
+        assert ingested.returncode == 0, ingested.stderr
+        for _ in range(8):
+            found = _ask_fresh(url, NOTE_QUESTION)
+            assert not found["abstained"] and "1911" in found["answer"], found
+            assert {c["source"] for c in found["citations"]} == {str(note.resolve())}
+
+        history = [{"role": "user", "content": NOTE_QUESTION}, {"role": "assistant", "content": found["answer"]}]
+        follow_up = _ask_fresh(url, "And who built it?", history)
+        assert "harbour guild" in follow_up["answer"], follow_up
+
+        removed = subprocess.run([str(ASSISTANT), "remove", note.name], env=_env(data_dir),
+                                 capture_output=True, text=True, timeout=300, check=False)
+        assert removed.returncode == 0, removed.stderr
+        for _ in range(8):
+            gone = _ask_fresh(url, NOTE_QUESTION)
+            assert str(note.resolve()) not in {c["source"] for c in gone["contexts"]}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
