@@ -1,6 +1,7 @@
 """What the API and the UI share while serving: one ``ServedAssistant`` over one ``Assistant``.
 
-Asks run together, ingest and remove run alone (``ReadWriteLock``). Uploads are stored under
+Asks never wait for a write (the store is safe to read while it is written); uploads and removals run one
+at a time (``write_lock``), across processes too (the store's file lock). Uploads are stored under
 ``data_dir/uploads`` with safe names, and a file that fails to ingest leaves nothing behind. The FastAPI
 dependencies every protected router uses (``bearer``, ``Served``) live here too.
 """
@@ -16,7 +17,6 @@ import threading
 import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
 
@@ -73,41 +73,6 @@ class Health(BaseModel):
     llm_reachable: bool | None = None  # None: no language model configured
 
 
-class ReadWriteLock:
-    """Many readers or one writer; a waiting writer holds back new readers so it cannot starve."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = self._writers_waiting = 0
-        self._writing = False
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            self._cond.wait_for(lambda: not self._writing and not self._readers)
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 def safe_upload_name(raw: str) -> str:
     """The file name an upload is stored under: no folders, no odd characters, a supported suffix."""
     base = re.split(r"[\\/]", raw or "")[-1]
@@ -136,13 +101,13 @@ def source_id(source: str) -> str:
 
 
 class ServedAssistant:
-    """One Assistant shared by every route and the UI: asks run together, ingest and remove run alone."""
+    """One Assistant shared by every route and the UI: asks run together and beside a write; writes run alone."""
 
-    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: ReadWriteLock | None = None) -> None:
+    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: threading.Lock | None = None) -> None:
         self.bot = bot
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
         self.uploads = (bot.settings.data_dir / "uploads").resolve()
-        self.lock = lock or ReadWriteLock()
+        self.write_lock = lock or threading.Lock()  # upload staging and rollback must not interleave
 
     @property
     def model_id(self) -> str:
@@ -151,23 +116,21 @@ class ServedAssistant:
     # ------------------------------------------------------------ asking
 
     def ask(self, question: str, history: Sequence[Any] = ()) -> Answer:
-        with self.lock.reading():
-            return self.bot.ask(question, history)
+        return self.bot.ask(question, history)
 
     def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[dict]:
         """The answer as it is written: ``token`` events, then ``answer`` (or ``error``).
 
         Raises QuestionError at once for an unusable question. The answer runs to its end in a thread of
-        its own, so a client that goes away never leaves the read lock held.
+        its own, so a client that goes away does not cut it short halfway.
         """
         self.bot.validate_question(question)
         events: queue.Queue[dict | None] = queue.Queue()
 
         def pump() -> None:
             try:
-                with self.lock.reading():
-                    for event in self.bot.ask_stream(question, history):
-                        events.put(event)
+                for event in self.bot.ask_stream(question, history):
+                    events.put(event)
             except Exception as exc:  # handed to the consumer, which shows it as an error event or message
                 bug = error_of(exc)[0] == 500
                 log.log(logging.ERROR if bug else logging.WARNING, "answering %r failed: %s", question, exc,
@@ -187,8 +150,7 @@ class ServedAssistant:
     # ------------------------------------------------------------ sources
 
     def sources(self) -> list[SourceInfo]:
-        with self.lock.reading():
-            return [self._info(e) for e in self.bot.sources()]
+        return [self._info(e) for e in self.bot.sources()]
 
     def _info(self, entry: SourceEntry) -> SourceInfo:
         path = Path(entry.source)
@@ -199,7 +161,7 @@ class ServedAssistant:
                        progress: ProgressCallback | None = None) -> UploadReport:
         """Store uploads under data_dir/uploads and ingest them; a file that fails leaves nothing behind."""
         names = upload_names([name for name, _ in files])  # refuse before anything is written
-        with self.lock.writing():
+        with self.write_lock:
             targets = [self._promote(part) for part in self._stage_all([r for _, r in files], names)]
             report = self._ingest_or_restore(targets, progress)
             failed = [FailedFile(file=Path(f).name, message=m) for f, m in report.failed]
@@ -271,7 +233,7 @@ class ServedAssistant:
 
     def remove(self, key: str) -> SourceInfo | None:
         """Remove a source by its id or by a name matching one source; an uploaded file goes too."""
-        with self.lock.writing():
+        with self.write_lock:
             entry = self._find(key)
             if entry is None:
                 return None

@@ -7,6 +7,8 @@ point leaves a store that opens and that the same ingest, run again, brings to t
 Other processes may write to the same store (an ingest beside a running server, or app processes
 on several machines sharing a ``chroma run`` server): ``follow_other_writers`` notices their
 manifest saves and catches up, so readers answer from the new documents without a restart.
+Readers take no lock, so a long ingest never holds up a question: Chroma is thread-safe and the
+keyword index searches the index built before the search began.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class Collection:
             self.keyword = KeywordIndex(data_dir / "keyword")
         self._seen = self.manifest.stamp()
         self._lock = FileLock(str(data_dir / ".write.lock"))
-        self._local = threading.RLock()  # this process: no catching up in the middle of its own write
+        self._local = threading.RLock()  # this process's writers, one at a time; no catching up mid-write
         self.lock_timeout = lock_timeout
 
     def follow_other_writers(self) -> bool:
@@ -74,11 +76,14 @@ class Collection:
 
         Cheap when nothing changed (a stat, or one small get from the Chroma server).
         """
-        if self.manifest.stamp() == self._seen:
+        stamp = self.manifest.stamp()
+        if stamp in (self._seen, self.manifest.saved_stamp):  # nothing new, or our own last save
+            self._seen = stamp
             return False
         with self._local:
             stamp = self.manifest.stamp()
-            if stamp == self._seen:
+            if stamp in (self._seen, self.manifest.saved_stamp):
+                self._seen = stamp
                 return False
             if self.chroma_url:
                 self.keyword.sync(self._manifest_ids(), self.dense.get)
@@ -103,14 +108,9 @@ class Collection:
             ) from exc
         try:
             with self._local:
-                before = self.manifest.saved_stamp
                 self.follow_other_writers()  # write on top of the current store, not a stale view
                 self._finish_pending_deletes()
-                try:
-                    yield
-                finally:
-                    if self.manifest.saved_stamp != before:
-                        self._seen = self.manifest.saved_stamp  # our own save is no news
+                yield
         finally:
             self._lock.release()
 

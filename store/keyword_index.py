@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,82 +37,94 @@ def keyword_tokens(texts: list[str], return_ids: bool = True):
 
 
 class KeywordIndex:
+    """Thread-safe: writes and reloads hold a lock; a search runs on the index built before it started."""
+
     def __init__(self, folder: Path | None) -> None:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "chunks.jsonl" if folder is not None else None
         self._rows: dict[str, Chunk] = {}
         self._seen: object = -1
-        self._retriever = None
-        self._order: list[str] = []
+        self._built: tuple[object, list[Chunk]] | None = None  # (bm25s retriever, its chunks in index order)
+        self._lock = threading.RLock()
         self._refresh()
 
     # ChunkIndex protocol
     def add(self, chunks: Sequence[Chunk]) -> None:
-        self._refresh()
-        new = [c for c in {c.id: c for c in chunks}.values() if c.id not in self._rows]
-        if new:
-            self._append([{"op": "add", **chunk_to_row(c)} for c in new])
-            self._rows.update((c.id, c) for c in new)
-            self._retriever = None
+        with self._lock:
+            self._refresh()
+            new = [c for c in {c.id: c for c in chunks}.values() if c.id not in self._rows]
+            if new:
+                self._append([{"op": "add", **chunk_to_row(c)} for c in new])
+                self._rows.update((c.id, c) for c in new)
+                self._built = None
 
     def delete(self, ids: Sequence[str]) -> None:
-        self._refresh()
-        gone = [i for i in dict.fromkeys(ids) if i in self._rows]
-        if gone:
-            self._append([{"op": "del", "id": i} for i in gone])
-            for i in gone:
-                del self._rows[i]
-            self._retriever = None
+        with self._lock:
+            self._refresh()
+            gone = [i for i in dict.fromkeys(ids) if i in self._rows]
+            if gone:
+                self._append([{"op": "del", "id": i} for i in gone])
+                for i in gone:
+                    del self._rows[i]
+                self._built = None
 
     def count(self) -> int:
-        self._refresh()
-        return len(self._rows)
+        with self._lock:
+            self._refresh()
+            return len(self._rows)
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
-        self._refresh()
-        return [self._rows[i] for i in ids if i in self._rows]
+        with self._lock:
+            self._refresh()
+            return [self._rows[i] for i in ids if i in self._rows]
 
     def search(self, query: str, k: int) -> list[Hit]:
-        self._refresh()
-        if not self._rows or k <= 0:
+        if k <= 0:
             return []
-        retriever = self._index()
+        with self._lock:
+            self._refresh()
+            if not self._rows:
+                return []
+            retriever, chunks = self._index()
         query_tokens = keyword_tokens([query], return_ids=False)
         if not query_tokens[0]:
             return []
-        docs, scores = retriever.retrieve(
-            query_tokens, k=min(k, len(self._order)), show_progress=False, n_threads=1
+        docs, scores = retriever.retrieve(  # type: ignore[attr-defined]
+            query_tokens, k=min(k, len(chunks)), show_progress=False, n_threads=1
         )
         hits = []
         for doc_index, score in zip(docs[0], scores[0], strict=True):
             if score <= 0:
                 break
-            hits.append(Hit(self._rows[self._order[int(doc_index)]], float(score), len(hits) + 1))
+            hits.append(Hit(chunks[int(doc_index)], float(score), len(hits) + 1))
         return hits
 
     def all_ids(self) -> list[str]:
-        self._refresh()
-        return list(self._rows)
+        with self._lock:
+            self._refresh()
+            return list(self._rows)
 
     def sync(self, wanted: set[str], fetch: Callable[[list[str]], list[Chunk]]) -> None:
         """Hold exactly the ``wanted`` ids: drop the others, ``fetch`` the missing ones."""
-        self._refresh()
-        self.delete([i for i in self._rows if i not in wanted])
-        self.add(fetch(sorted(wanted - set(self._rows))))
+        with self._lock:
+            self._refresh()
+            self.delete([i for i in self._rows if i not in wanted])
+            self.add(fetch(sorted(wanted - set(self._rows))))
 
     def compact(self) -> None:
         """Rewrite the log with live rows only (atomic replace)."""
         if self.log_path is None:
             return
-        tmp = self.log_path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            for chunk in self._rows.values():
-                out.write(json.dumps({"op": "add", **chunk_to_row(chunk)}, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.log_path)
-        self._seen = self._log_stamp()
+        with self._lock:
+            tmp = self.log_path.with_suffix(".tmp")
+            with tmp.open("w", encoding="utf-8") as out:
+                for chunk in self._rows.values():
+                    out.write(json.dumps({"op": "add", **chunk_to_row(chunk)}, ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.log_path)
+            self._seen = self._log_stamp()
 
     def log_is_bloated(self) -> bool:
         if self.log_path is None:
@@ -151,16 +164,17 @@ class KeywordIndex:
                         rows[record["id"]] = chunk_from_row(record)
                     else:
                         rows.pop(record["id"], None)
-        self._rows, self._seen, self._retriever = rows, stamp, None
+        self._rows, self._seen, self._built = rows, stamp, None
 
-    def _index(self):
-        if self._retriever is None:
+    def _index(self) -> tuple[object, list[Chunk]]:
+        """The BM25 index of the current rows (built once per change; the caller holds the lock)."""
+        if self._built is None:
             import bm25s
 
             logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-            self._order = list(self._rows)
-            corpus = [f"{c.title}\n{c.section}\n{c.text}" for c in self._rows.values()]
+            chunks = list(self._rows.values())
+            corpus = [f"{c.title}\n{c.section}\n{c.text}" for c in chunks]
             retriever = bm25s.BM25()
             retriever.index(keyword_tokens(corpus), show_progress=False)
-            self._retriever = retriever
-        return self._retriever
+            self._built = (retriever, chunks)
+        return self._built

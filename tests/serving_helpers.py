@@ -95,7 +95,7 @@ def strict(live) -> Iterator[Live]:
         settings = bot.settings.model_copy(update={
             "api_keys": [API_KEY, "second-key"], "cors_origins": ["https://allowed.example"], "max_upload_mb": 0.01,
         })
-        served = ServedAssistant(bot, settings, lock=live.served.lock)  # one store, one lock
+        served = ServedAssistant(bot, settings, lock=live.served.write_lock)  # one store, one write lock
         _shared["strict"] = start(create_api(served), served)
     yield _shared["strict"]
     if "strict" in _shared:

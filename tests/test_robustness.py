@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,48 @@ def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, 
         live.stop()
     assert answered > 0 and not failures, failures[:5]
     assert consistency.check(bot.collection).ok
+
+
+def test_questions_are_answered_while_an_upload_is_being_ingested(embedder, tmp_path):
+    """An upload to the server does not hold up questions: they are answered while it embeds and writes."""
+    import threading
+
+    from assistant.api import create_api
+    from assistant.service import Assistant
+    from assistant.serving import ServedAssistant
+    from assistant.settings import Settings
+    from tests.conftest import CORPUS
+    from tests.serving_helpers import QUESTION, start
+
+    bot = Assistant(Settings(data_dir=tmp_path / "data"), embedder=embedder)
+    bot.ingest([CORPUS])
+    served = ServedAssistant(bot)
+    live = start(create_api(served), served)
+    docs = _write_docs(tmp_path / "upload", 60)
+    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(docs.iterdir())]
+    upload: dict = {}
+
+    def send_upload() -> None:
+        with live.client() as client:
+            upload["response"] = client.post("/api/sources", files=files, timeout=600)
+        upload["ended"] = time.monotonic()
+
+    try:
+        sender = threading.Thread(target=send_upload)
+        began = time.monotonic()
+        sender.start()
+        answered_during: list[float] = []
+        with live.client() as client:
+            while sender.is_alive():
+                response = client.post("/api/ask", json={"question": QUESTION})
+                assert response.status_code == 200 and not response.json()["abstained"], response.text
+                if sender.is_alive():
+                    answered_during.append(time.monotonic())
+        sender.join()
+    finally:
+        live.stop()
+    assert upload["response"].status_code == 200, upload["response"].text
+    assert len(upload["response"].json()["added"]) == 60
+    assert upload["ended"] - began > 2  # long enough that a blocked question would show
+    took = upload["ended"] - began
+    assert len(answered_during) >= 3, f"only {len(answered_during)} answers during a {took:.1f} s upload"
