@@ -8,6 +8,7 @@ answering, the evidence must pass the abstention checks described in ``assistant
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -160,6 +161,15 @@ def abstain_reason(
     return None
 
 
+_FOOTNOTE = re.compile(r"\s*\[\d+\]")
+
+
+def shown_text(quote: str) -> str:
+    """A quoted sentence as the answer text shows it: the document's own footnote marks ("[7]") are
+    left out there, or they would read as our citation markers; the citation keeps the quote verbatim."""
+    return _FOOTNOTE.sub("", quote)
+
+
 def build_answer(
     chosen: Sequence[Candidate], hits: Sequence[Hit], standalone: str
 ) -> Answer:
@@ -171,7 +181,7 @@ def build_answer(
         )
         for n, c in enumerate(chosen, start=1)
     ]
-    text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
+    text = " ".join(f"{shown_text(c.text)} [{n}]" for n, c in enumerate(chosen, start=1))
     return Answer(
         answer=text, abstained=False, citations=citations, contexts=contexts_of(hits),
         standalone_question=standalone,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from assistant.answering import AnswerPolicy, extractive_answer
+from assistant.answering import AnswerPolicy, extractive_answer, shown_text
 from assistant.generative import answer_messages, condense_with_model, looks_like_injection, repeats, verified_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_paths
 from assistant.llm import build_backend
@@ -72,7 +72,7 @@ class Assistant:
         extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
         if self.backend is None or extractive.abstained:
             for citation in extractive.citations:
-                yield {"type": "token", "text": f"{citation.quote} [{citation.n}] "}
+                yield {"type": "token", "text": f"{shown_text(citation.quote)} [{citation.n}] "}
             yield {"type": "answer", "answer": extractive}
             return
         chunks = [h.chunk for h in hits if not looks_like_injection(h.chunk.text)][: self.settings.llm_passages]

@@ -18,6 +18,7 @@ from ingest.chunking import sentence_spans
 from ingest.records import Chunk
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+_LEADING_MARKERS = re.compile(r"\s*(?:\[\d+\]\s*)+")  # markers before the first word of a sentence
 MIN_COSINE = 0.55  # close enough on its own
 MIN_COSINE_WITH_TERMS = 0.35  # close enough when most of the sentence's terms are in the quote
 MIN_TERM_SHARE = 0.6
@@ -40,9 +41,13 @@ class Verification:
 
 def split_claims(text: str) -> list[tuple[str, list[int]]]:
     """Generated text -> [(sentence without markers, cited passage numbers)]."""
-    claims = []
+    claims: list[tuple[str, list[int]]] = []
     for start, end in sentence_spans(text):
         sentence = text[start:end]
+        leading = _LEADING_MARKERS.match(sentence)
+        if leading and claims:  # "A. [1] B. [2]": the sentence splitter hands A's marker to B
+            claims.append(("", [int(n) for n in _MARKER.findall(leading.group())]))
+            sentence = sentence[leading.end() :]
         numbers = [int(n) for n in _MARKER.findall(sentence)]
         claim = _MARKER.sub("", sentence).strip()
         if claim.strip(" .") or numbers:
