@@ -98,8 +98,9 @@ class Manifest:
 class ChromaManifest:
     """The manifest as one record of a Chroma collection, with a fresh random ``revision`` per save.
 
-    One record keeps a save atomic (a single upsert). It holds every chunk id, so it grows by
-    about 35 bytes per chunk: fine for collections up to some 100k chunks.
+    One record keeps a save atomic (a single upsert). It holds every chunk id: with 100k chunks in
+    1,000 sources it is a 4 MB document that a ``chroma run`` server on loopback saved in about
+    1 s and returned in 0.2 s (docs/deployment.md).
     """
 
     RECORD = "manifest"
