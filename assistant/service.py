@@ -31,7 +31,12 @@ class Assistant:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         s = self.settings
-        self.embedder = embedder or Embedder(s.model_path)
+        if embedder is not None and embedder.backend != s.embedding_backend:
+            raise ValueError(f"the embedder runs the {embedder.backend!r} backend, the settings say "
+                             f"{s.embedding_backend!r}")
+        self.embedder = embedder or Embedder(
+            s.model_path, backend=s.embedding_backend, cache_dir=s.model_cache or s.data_dir / "models"
+        )
         self.collection = Collection(s.data_dir, self.embedder, s.chroma_url, chroma_prefix=s.chroma_prefix)
         self.retriever = HybridRetriever(
             self.collection,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +19,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="Where the store, uploads and logs live.")
     model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "
+        "A store keeps the backend it was embedded with and refuses another one.",
+    )
+    model_cache: Path | None = Field(
+        None, description="Where the ONNX backends keep the model exported on first use; default data_dir/models.",
+    )
     chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
     chroma_prefix: str = Field(
         "", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9._-]*)?$", max_length=40,

@@ -9,7 +9,8 @@ Backends (all on CPU, same thread count, same texts, same tokenizer settings):
 
 * ``torch``: ``store.embeddings.Embedder`` exactly as the product loads it (sentence-transformers,
   ``encode`` with batch 32 for chunks, ``model.encode([q])`` for a query);
-* ``onnx-fp32``: the bundled model's transformer exported locally with ``torch.onnx.export``
+* ``onnx-fp32``: the product's ``onnx`` backend (store/onnx_encoder.py, ``ASSISTANT_EMBEDDING_BACKEND``):
+  the bundled model's transformer exported locally with ``torch.onnx.export``
   (input_ids, attention_mask, token_type_ids -> last_hidden_state, dynamic batch and sequence axes),
   run by onnxruntime; tokenization with the model folder's own tokenizer (max_seq_length from the
   SentenceTransformer), then mean pooling over the attention mask and L2 normalization in numpy, as

@@ -23,8 +23,30 @@ CHUNKS = "chunks"
 SENTENCES = "sentences"
 
 
+# The embedding backend (store/embeddings.py BACKENDS) whose vectors a collection holds, in its Chroma metadata,
+# set when the collection is created. Collections made before it was recorded hold torch vectors.
+BACKEND_KEY = "embedding_backend"
+LEGACY_BACKEND = "torch"
+
+
 class StoreUnavailableError(RuntimeError):
     """The vector store cannot be opened or reached."""
+
+
+class EmbeddingMismatchError(StoreUnavailableError):
+    """The store holds vectors of another embedding backend than the one in use: they must not be mixed."""
+
+    def __init__(self, stored: str, wanted: str, where: str = "") -> None:
+        self.stored, self.wanted = stored, wanted
+        place = f"the store {where}" if where else "the store"
+        super().__init__(
+            f"{place} was embedded with the {stored!r} embedding backend, not {wanted!r} "
+            f"(ASSISTANT_EMBEDDING_BACKEND); their vectors must not be mixed. Open it with "
+            f"ASSISTANT_EMBEDDING_BACKEND={stored}, or move it to {wanted!r} in a new data dir: "
+            f"`ASSISTANT_EMBEDDING_BACKEND={stored} assistant export backup.jsonl.gz`, then "
+            f"`ASSISTANT_EMBEDDING_BACKEND={wanted} assistant import backup.jsonl.gz --data-dir NEW_DIR` "
+            f"(import re-embeds every chunk), or ingest the documents again there"
+        )
 
 
 def open_chroma_client(path: Path | None = None, url: str | None = None, fresh: bool = False):
@@ -87,12 +109,19 @@ class ChromaIndex:
     """Chunk vectors for search, sentence vectors for evidence selection."""
 
     def __init__(self, client, embedder: Embedder, prefix: str = "") -> None:
+        """Raises EmbeddingMismatchError if the collections hold another embedding backend's vectors."""
         self.embedder = embedder
-        space = {"hnsw:space": "cosine"}
+        backend = embedder.backend
+        # get_or_create keeps an existing collection's metadata: the backend is the one it was created with
+        space = {"hnsw:space": "cosine", BACKEND_KEY: backend}
         self.chunks = client.get_or_create_collection(prefix + CHUNKS, metadata=space, embedding_function=None)
         self.sentences = client.get_or_create_collection(
             prefix + SENTENCES, metadata=space, embedding_function=None
         )
+        for collection in (self.chunks, self.sentences):
+            stored = (collection.metadata or {}).get(BACKEND_KEY, LEGACY_BACKEND)
+            if stored != backend:
+                raise EmbeddingMismatchError(str(stored), backend)
         self.batch_size = min(int(client.get_max_batch_size()), 2000)
 
     def add(self, chunks: Sequence[Chunk]) -> None:

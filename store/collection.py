@@ -24,7 +24,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ingest.records import Chunk, Document
-from store.chroma_index import ChromaIndex, open_chroma_client
+from store.chroma_index import ChromaIndex, EmbeddingMismatchError, open_chroma_client
 from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
 from store.manifest import ChromaManifest, Manifest, ManifestStore, SourceEntry
@@ -57,7 +57,11 @@ class Collection:
         self.chroma_url = chroma_url
         self.chroma_prefix = chroma_prefix
         client = open_chroma_client(data_dir / "chroma", chroma_url)
-        self.dense = ChromaIndex(client, embedder, prefix=chroma_prefix)
+        try:
+            self.dense = ChromaIndex(client, embedder, prefix=chroma_prefix)
+        except EmbeddingMismatchError as exc:  # say which store
+            where = f"{chroma_url} ({chroma_prefix or 'no prefix'})" if chroma_url else str(data_dir)
+            raise EmbeddingMismatchError(exc.stored, exc.wanted, where) from None
         self.manifest: ManifestStore
         if chroma_url:
             self.manifest = ChromaManifest(client, chroma_prefix + "manifest")

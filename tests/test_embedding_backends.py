@@ -1,0 +1,237 @@
+"""ONNX embedding backends (store/onnx_encoder.py): vectors, the export cache, and the store's backend guard.
+
+The ONNX files are exported once into a module-scoped cache shared by these tests (``model_cache``), not
+into each test's data dir; the export (~5 s) and its imports make every test using it slow.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.loaders import load
+from store import onnx_encoder
+from store.chroma_index import BACKEND_KEY, CHUNKS, SENTENCES, EmbeddingMismatchError, embedding_input
+from store.embeddings import Embedder, ModelLoadError
+from tests.conftest import CHROMA_URL, CORPUS
+
+F16 = "How many F-16 fighter jets and modernization kits did Turkey request?"
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def int8(model_cache: Path) -> Embedder:
+    return Embedder(backend="onnx-int8", cache_dir=model_cache)
+
+
+@pytest.fixture(scope="module")
+def article_inputs() -> tuple[list[str], list[list[tuple[int, int]]]]:
+    settings = Settings()
+    chunks = chunk_document(load(CORPUS), ChunkingConfig(settings.chunk_size, settings.chunk_overlap))
+    inputs = [embedding_input(c) for c in chunks]
+    return [text for text, _ in inputs], [spans for _, spans in inputs]
+
+
+def _unit(vectors: np.ndarray) -> bool:
+    return bool(np.allclose(np.linalg.norm(vectors, axis=-1), 1.0, atol=1e-4))
+
+
+def int8_settings(data_dir: Path, model_cache: Path, **overrides) -> Settings:
+    return Settings(data_dir=data_dir, embedding_backend="onnx-int8", model_cache=model_cache, **overrides)
+
+
+# ---------------------------------------------------------------------------- vectors
+
+
+@pytest.mark.slow
+def test_int8_vectors_are_unit_length_and_agree_with_torch(int8, embedder, article_inputs, dev_questions):
+    texts, spans = article_inputs
+    assert int8.backend == "onnx-int8" and embedder.backend == "torch"
+    assert (int8.dimension, int8.max_tokens, int8.batch_size) == (embedder.dimension, embedder.max_tokens, 32)
+
+    vectors, sentences = int8.encode_with_spans(texts, spans)
+    ref_vectors, ref_sentences = embedder.encode_with_spans(texts, spans)
+    assert vectors.shape == ref_vectors.shape == (len(texts), embedder.dimension) and vectors.dtype == np.float32
+    assert _unit(vectors) and np.min(np.sum(vectors * ref_vectors, axis=1)) > 0.95
+    for text_spans, mine, ref in zip(spans, sentences, ref_sentences, strict=True):
+        assert mine.shape == ref.shape == (len(text_spans), embedder.dimension)
+        assert _unit(mine) and np.min(np.sum(mine * ref, axis=1)) > 0.95
+    # same batches, same vectors (int8 activations are quantized per batch: other batches move them a little)
+    assert np.allclose(int8.encode(texts), vectors, atol=1e-6)
+    assert np.allclose(int8.embed_documents(texts), vectors, atol=1e-6)
+
+    questions = [q["question"] for q in dev_questions]
+    queries = np.stack([int8.query_vector(q) for q in questions])
+    ref_queries = np.stack([embedder.query_vector(q) for q in questions])
+    assert queries.shape == (len(questions), embedder.dimension) and _unit(queries)
+    assert np.min(np.sum(queries * ref_queries, axis=1)) > 0.95
+    assert int8.query_vector(questions[0]) is int8.query_vector(questions[0])  # cached
+    assert np.allclose(int8.embed_query(questions[0]), queries[0])
+    assert int8.encode([]).shape == (0, embedder.dimension)
+    assert int8.encode_with_spans([], [])[1] == []
+
+
+@pytest.mark.slow
+def test_sentence_vectors_come_from_the_same_run(int8, article_inputs, monkeypatch: pytest.MonkeyPatch):
+    texts, spans = article_inputs
+    runs = []
+    session_run = int8.model.session.run
+    monkeypatch.setattr(int8.model.session, "run", lambda *a, **kw: runs.append(1) or session_run(*a, **kw))
+    _, sentences = int8.encode_with_spans(texts, spans)
+    assert len(runs) == -(-len(texts) // int8.batch_size)  # one run per batch: no second pass for sentences
+    assert [m.shape[0] for m in sentences] == [len(s) for s in spans]
+
+    # a sentence vector is the mean of the chunk's own token embeddings over the sentence's characters
+    _, (matrix,) = int8.encode_with_spans(texts[:1], spans[:1])
+    tokens, _, offsets = int8.model._run(texts[:1], offsets=True)
+    start, end = spans[0][0]
+    inside = (offsets[0, :, 1] > offsets[0, :, 0]) & (offsets[0, :, 0] < end) & (offsets[0, :, 1] > start)
+    pooled = tokens[0][inside].mean(axis=0)
+    assert np.allclose(matrix[0], pooled / np.linalg.norm(pooled), atol=1e-5)
+    alone = int8.encode([texts[0][start:end]])[0]  # the sentence encoded on its own: not the same vector
+    assert float(alone @ matrix[0]) < 0.999
+
+
+@pytest.mark.slow
+def test_export_is_cached_and_reused(int8, model_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    folders = [p for p in model_cache.iterdir() if p.is_dir()]
+    assert len(folders) == 1  # one key: model + library versions + recipe
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert names[0] == "export.json" and "model-fp32.onnx" in names
+    assert any(n.startswith("model-int8-") for n in names) and not any(".tmp" in n for n in names)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_encoder, "export_onnx", no_export)
+    monkeypatch.setattr(onnx_encoder, "quantize_int8", no_export)
+    again = Embedder(backend="onnx-int8", cache_dir=model_cache)
+    assert np.allclose(again.query_vector("Who wrote the article?"), int8.query_vector("Who wrote the article?"))
+
+
+def test_export_failure_is_a_clear_model_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import torch
+
+    def crash(model, args, path, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(torch.onnx, "export", crash)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelLoadError, match=r"cannot export the embedding model .* to ONNX .*disk on fire"):
+        Embedder(backend="onnx", cache_dir=cache)
+    assert not [p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]  # nothing half-made
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # the package is missing
+    with pytest.raises(ModelLoadError, match=r"need the onnx and onnxruntime packages"):
+        Embedder(backend="onnx-int8", cache_dir=cache)
+
+
+def test_backend_settings(data_dir: Path, embedder, monkeypatch: pytest.MonkeyPatch):
+    assert Settings().embedding_backend == "torch"
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_BACKEND", "onnx-int8")
+    monkeypatch.setenv("ASSISTANT_MODEL_CACHE", "/somewhere")
+    assert (Settings().embedding_backend, Settings().model_cache) == ("onnx-int8", Path("/somewhere"))
+    with pytest.raises(ValidationError):
+        Settings(embedding_backend="tensorrt")
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        Embedder(backend="tensorrt")
+    with pytest.raises(ValueError, match="'torch' backend, the settings say 'onnx-int8'"):
+        Assistant(Settings(data_dir=data_dir), embedder=embedder)
+
+
+# ---------------------------------------------------------------------------- the store's backend guard
+
+
+@pytest.mark.slow
+def test_store_refuses_another_backend(data_dir: Path, make_assistant, int8, model_cache: Path):
+    torch_bot = make_assistant()
+    torch_bot.ingest([CORPUS])
+    with pytest.raises(EmbeddingMismatchError) as refused:
+        Assistant(int8_settings(data_dir, model_cache), embedder=int8)
+    message = str(refused.value)
+    assert "'torch' embedding backend, not 'onnx-int8'" in message
+    assert (str(data_dir) in message or CHROMA_URL) and "assistant export" in message and "import" in message
+    assert refused.value.stored == "torch" and refused.value.wanted == "onnx-int8"
+    assert make_assistant().ask(F16).citations  # the store itself is untouched
+
+    # and the other way round
+    other = data_dir.parent / "int8-data"
+    int8_bot = Assistant(int8_settings(other, model_cache, chroma_prefix=_other_prefix()), embedder=int8)
+    int8_bot.ingest([CORPUS])
+    assert int8_bot.collection.dense.chunks.metadata[BACKEND_KEY] == "onnx-int8"
+    with pytest.raises(EmbeddingMismatchError, match="'onnx-int8' embedding backend, not 'torch'"):
+        make_assistant(data_dir=other, chroma_prefix=_other_prefix())
+    assert Assistant(int8_settings(other, model_cache, chroma_prefix=_other_prefix()), embedder=int8).sources()
+
+
+def _other_prefix() -> str:
+    import os
+
+    return f"{os.environ.get('ASSISTANT_CHROMA_PREFIX', '')}i8-"
+
+
+def test_store_made_before_the_guard_counts_as_torch(data_dir: Path, embedder):
+    """Collections created without the backend in their metadata hold torch vectors."""
+    from types import SimpleNamespace
+
+    from store.chroma_index import ChromaIndex, open_chroma_client
+
+    int8 = SimpleNamespace(backend="onnx-int8")  # opening checks the backend before anything is embedded
+
+    client = open_chroma_client(data_dir / "chroma", CHROMA_URL)
+    prefix = Settings().chroma_prefix
+    for name in (CHUNKS, SENTENCES):
+        client.get_or_create_collection(prefix + name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    assert ChromaIndex(client, embedder, prefix=prefix).chunks.metadata.get(BACKEND_KEY) is None  # opens as torch
+    with pytest.raises(EmbeddingMismatchError, match="'torch' embedding backend, not 'onnx-int8'"):
+        ChromaIndex(client, int8, prefix=prefix)
+
+
+@pytest.mark.slow
+def test_cli_says_why_it_refuses(data_dir: Path, make_assistant, model_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    from assistant import cli
+
+    make_assistant().ingest([CORPUS])
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_BACKEND", "onnx-int8")
+    monkeypatch.setenv("ASSISTANT_MODEL_CACHE", str(model_cache))
+    result = CliRunner().invoke(cli.app, ["ask", F16])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    shown = " ".join(result.output.split())
+    assert "error:" in shown and "embedded with the 'torch' embedding backend, not 'onnx-int8'" in shown
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_int8_assistant_answers(data_dir: Path, int8, model_cache: Path):
+    bot = Assistant(int8_settings(data_dir, model_cache), embedder=int8)
+    bot.ingest([CORPUS])
+    answer = bot.ask(F16)
+    assert not answer.abstained and "forty" in answer.answer
+    source = CORPUS.read_text(encoding="utf-8")
+    assert answer.citations and all(source[c.start : c.end] == c.quote for c in answer.citations)
+    assert bot.ask("Who won Turkey's 2023 presidential election?").abstained
+
+
+@pytest.mark.slow
+def test_assistant_builds_its_own_onnx_embedder(data_dir: Path, model_cache: Path):
+    bot = Assistant(int8_settings(data_dir, model_cache))
+    assert bot.embedder.backend == "onnx-int8" and bot.embedder.dimension == 384
+    default = Assistant(Settings(data_dir=data_dir.parent / "default-cache", embedding_backend="onnx",
+                                 chroma_prefix=_other_prefix()))
+    assert default.embedder.backend == "onnx"
+    assert list((data_dir.parent / "default-cache" / "models").glob("*/model-fp32.onnx"))  # data_dir/models
