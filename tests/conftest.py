@@ -18,6 +18,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus" / "strategic-mechanism.md"
 DEV_QUESTIONS = Path(__file__).parent / "data" / "dev_questions.jsonl"
+# A small document that is not in the article, for tests that add one and ask about it.
+NOTE_TEXT = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
+NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
 # Set by scripts/test.sh for its second pass: the store tests again, against a `chroma run` server.
 CHROMA_URL = os.environ.get("ASSISTANT_CHROMA_URL") or None
 

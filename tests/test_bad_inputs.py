@@ -10,7 +10,6 @@ legitimately added) and that the article still answers.
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from assistant.serving import ServedAssistant
 from ingest.loaders import MAX_UNZIPPED_BYTES, SUPPORTED_SUFFIXES, load
 from tests.serving_helpers import Live, start
 from tests.test_cli import cli, words
-from tests.test_loaders import make_pdf
+from tests.test_loaders import make_pdf, make_zip_bomb
 
 ARTICLE_QUESTION = "How many F-16 fighter jets and modernization kits did Turkey request?"
 Snapshot = tuple[int, list]
@@ -61,19 +60,6 @@ def upload(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
 
 def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-
-
-def make_zip_bomb(path: Path) -> Path:
-    """A .docx-named zip, under 2 MB on disk, whose one member inflates past MAX_UNZIPPED_BYTES."""
-    block = b"\0" * (1 << 20)
-    with (
-        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
-        archive.open("word/document.xml", "w", force_zip64=True) as member,
-    ):
-        for _ in range(MAX_UNZIPPED_BYTES // len(block) + 1):
-            member.write(block)
-    assert path.stat().st_size < 2 * 1024 * 1024
-    return path
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from store.chroma_index import ChromaIndex, open_chroma_client
-from tests.conftest import CHROMA_URL, CORPUS, ROOT
+from tests.conftest import CHROMA_URL, CORPUS, NOTE_QUESTION, NOTE_TEXT, ROOT
 from tests.test_store_contract import ChunkIndexContract
 
 pytestmark = pytest.mark.slow
@@ -73,8 +73,6 @@ class TestChromaServerIndexContract(ChunkIndexContract):
         return lambda: ChromaIndex(open_chroma_client(url=chroma_url), embedder, prefix=prefix)
 
 
-NOTE = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
-NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
 
 
 def test_app_instances_on_one_chroma_server_share_everything(chroma_url, make_assistant, tmp_path, tmp_files):
@@ -94,7 +92,7 @@ def test_app_instances_on_one_chroma_server_share_everything(chroma_url, make_as
     assert reader.ask(NOTE_QUESTION).abstained
 
     note = tmp_files / "zorblat.md"
-    note.write_text(NOTE, encoding="utf-8")
+    note.write_text(NOTE_TEXT, encoding="utf-8")
     writer.ingest([note])
     found = reader.ask(NOTE_QUESTION)
     assert not found.abstained and "1911" in found.answer

@@ -12,12 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import NOTE_QUESTION, NOTE_TEXT, ROOT
+from tests.test_cli import cli
 
 pytestmark = pytest.mark.slow
 ASSISTANT = ROOT / ".venv" / "bin" / "assistant"
-NOTE = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
-NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -46,7 +45,7 @@ def _ask_fresh(url: str, question: str, history: list | None = None) -> dict:
 
 def test_every_worker_answers_from_an_ingest_made_by_another_process(data_dir, tmp_files):
     note = tmp_files / "zorblat.md"
-    note.write_text(NOTE, encoding="utf-8")
+    note.write_text(NOTE_TEXT, encoding="utf-8")
     proc = subprocess.Popen(
         [str(ASSISTANT), "serve", "--workers", "2", "--port", "0"], env=_env(data_dir),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -56,8 +55,7 @@ def test_every_worker_answers_from_an_ingest_made_by_another_process(data_dir, t
         assert _ask_fresh(url, NOTE_QUESTION)["abstained"]
 
         # neither worker writes: each must notice the CLI's ingest on its own
-        ingested = subprocess.run([str(ASSISTANT), "ingest", str(note)], env=_env(data_dir),
-                                  capture_output=True, text=True, timeout=300, check=False)
+        ingested = cli(data_dir, "ingest", str(note))
         assert ingested.returncode == 0, ingested.stderr
         for _ in range(8):
             found = _ask_fresh(url, NOTE_QUESTION)
@@ -68,8 +66,7 @@ def test_every_worker_answers_from_an_ingest_made_by_another_process(data_dir, t
         follow_up = _ask_fresh(url, "And who built it?", history)
         assert "harbour guild" in follow_up["answer"], follow_up
 
-        removed = subprocess.run([str(ASSISTANT), "remove", note.name], env=_env(data_dir),
-                                 capture_output=True, text=True, timeout=300, check=False)
+        removed = cli(data_dir, "remove", note.name)
         assert removed.returncode == 0, removed.stderr
         for _ in range(8):
             gone = _ask_fresh(url, NOTE_QUESTION)

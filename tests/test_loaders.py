@@ -270,8 +270,8 @@ def test_docx_title_falls_back_to_file_name(tmp_files: Path):
     assert load(make_docx(tmp_files / "memo.docx")).title == "memo"
 
 
-def test_docx_zip_bomb_is_refused(tmp_files: Path):
-    path = tmp_files / "bomb.docx"
+def make_zip_bomb(path: Path) -> Path:
+    """A .docx-named zip, under 2 MB on disk, whose one member inflates past MAX_UNZIPPED_BYTES."""
     block = b"\0" * (1 << 20)
     with (
         zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
@@ -279,7 +279,12 @@ def test_docx_zip_bomb_is_refused(tmp_files: Path):
     ):
         for _ in range(MAX_UNZIPPED_BYTES // len(block) + 1):
             member.write(block)
-    assert path.stat().st_size < 2 * 1024 * 1024  # small on disk, huge unpacked
+    assert path.stat().st_size < 2 * 1024 * 1024
+    return path
+
+
+def test_docx_zip_bomb_is_refused(tmp_files: Path):
+    path = make_zip_bomb(tmp_files / "bomb.docx")
     with pytest.raises(IngestError, match=r"bomb\.docx: unpacks to more than .* bytes; refused"):
         load(path)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from store import consistency
-from tests.conftest import CHROMA_URL, ROOT
+from tests.conftest import CHROMA_URL, NOTE_QUESTION, NOTE_TEXT, ROOT
+from tests.test_cli import cli
 
 pytestmark = pytest.mark.slow
 
@@ -177,17 +178,19 @@ def test_export_then_import_round_trips_a_collection_exactly(article_assistant, 
         import_collection(restored.collection, garbage)
 
 
-NOTE = (
-    "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n\n"
-    "Its lamp burns paraffin and can be seen from forty kilometres away.\n"
-)
-NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
+def _serve_article(embedder, data_dir: Path):
+    """The API on a real loopback server over a store holding the bundled article: (assistant, live)."""
+    from assistant.api import create_api
+    from assistant.service import Assistant
+    from assistant.serving import ServedAssistant
+    from assistant.settings import Settings
+    from tests.conftest import CORPUS
+    from tests.serving_helpers import start
 
-
-def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_DATA_DIR": str(data_dir)}
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "assistant"), *args], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    bot = Assistant(Settings(data_dir=data_dir), embedder=embedder)
+    bot.ingest([CORPUS])
+    served = ServedAssistant(bot)
+    return bot, start(create_api(served), served)
 
 
 def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, tmp_files):
@@ -195,20 +198,12 @@ def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, 
     no failed request, and the new document is found by every ranking (vectors and keywords)."""
     import threading
 
-    from assistant.api import create_api
-    from assistant.service import Assistant
-    from assistant.serving import ServedAssistant
-    from assistant.settings import Settings
-    from tests.conftest import CORPUS
-    from tests.serving_helpers import QUESTION, start
+    from tests.serving_helpers import QUESTION
 
     data_dir = tmp_path / "data"
-    bot = Assistant(Settings(data_dir=data_dir), embedder=embedder)
-    bot.ingest([CORPUS])
-    served = ServedAssistant(bot)
-    live = start(create_api(served), served)
+    bot, live = _serve_article(embedder, data_dir)
     note = tmp_files / "zorblat.md"
-    note.write_text(NOTE, encoding="utf-8")
+    note.write_text(NOTE_TEXT, encoding="utf-8")
     failures: list[str] = []
     answered = 0
     stop = threading.Event()
@@ -237,7 +232,7 @@ def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, 
     try:
         assert ask_note()["abstained"]
         asker.start()
-        ingested = _cli(data_dir, "ingest", str(note))
+        ingested = cli(data_dir, "ingest", str(note))
         assert ingested.returncode == 0, ingested.stderr
         found = ask_note()
         assert not found["abstained"] and "1911" in found["answer"], found
@@ -250,7 +245,7 @@ def test_a_running_server_answers_from_a_cli_ingest_at_once(embedder, tmp_path, 
             listed = client.get("/api/sources").json()
         assert str(note.resolve()) in {s["source"] for s in listed}
 
-        removed = _cli(data_dir, "remove", note.name)
+        removed = cli(data_dir, "remove", note.name)
         assert removed.returncode == 0, removed.stderr
         gone = ask_note()
         assert str(note.resolve()) not in {c["source"] for c in gone["contexts"]}
@@ -267,17 +262,9 @@ def test_questions_are_answered_while_an_upload_is_being_ingested(embedder, tmp_
     """An upload to the server does not hold up questions: they are answered while it embeds and writes."""
     import threading
 
-    from assistant.api import create_api
-    from assistant.service import Assistant
-    from assistant.serving import ServedAssistant
-    from assistant.settings import Settings
-    from tests.conftest import CORPUS
-    from tests.serving_helpers import QUESTION, start
+    from tests.serving_helpers import QUESTION
 
-    bot = Assistant(Settings(data_dir=tmp_path / "data"), embedder=embedder)
-    bot.ingest([CORPUS])
-    served = ServedAssistant(bot)
-    live = start(create_api(served), served)
+    _, live = _serve_article(embedder, tmp_path / "data")
     docs = _write_docs(tmp_path / "upload", 60)
     files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in sorted(docs.iterdir())]
     upload: dict = {}
