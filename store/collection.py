@@ -65,12 +65,13 @@ class Collection:
         self.manifest: ManifestStore
         if chroma_url:
             self.manifest = ChromaManifest(client, chroma_prefix + "manifest")
+            self._seen = self.manifest.stamp()  # before the sync: a save made during it is caught up later
             self.keyword = KeywordIndex(None)
             self.keyword.sync(self._manifest_ids(), self.dense.get)
         else:
             self.manifest = Manifest(data_dir / "manifest.json")
+            self._seen = self.manifest.stamp()
             self.keyword = KeywordIndex(data_dir / "keyword")
-        self._seen = self.manifest.stamp()
         self._lock = FileLock(str(data_dir / ".write.lock"))
         self._local = threading.RLock()  # this process's writers, one at a time; no catching up mid-write
         self.lock_timeout = lock_timeout
