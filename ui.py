@@ -6,6 +6,7 @@ document or an answer is HTML-escaped here before Gradio sees it; Gradio's sanit
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from assistant.api import create_api
 from assistant.api_errors import ApiError, error_of
@@ -79,8 +81,12 @@ JS = """
 
 
 def _text(value: str) -> str:
-    """Escape for a Markdown paragraph: HTML first, then the characters Markdown would act on."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(value, quote=True))
+    """Escape for a Markdown paragraph: HTML first, then the characters Markdown would act on.
+
+    Quotes stay as typed: escaping them to ``&#x27;`` would put a ``#`` that the Markdown step escapes
+    again, and the chat would show the entity instead of the apostrophe.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -237,20 +243,26 @@ def _source_rows(served: ServedAssistant) -> tuple[list[list], Any]:
     return rows, gr.update(choices=choices, value=None)
 
 
-def make_ingest(served: ServedAssistant):
+def make_ingest(served: ServedAssistant, upload_folder: Path):
     def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, None]:  # noqa: B008
         if not paths:
             return *_source_rows(served), "Choose one or more files first.", None
+        received = [received_upload(p, upload_folder) for p in paths]
+        if None in received:  # a FileData path Gradio did not receive: never read it, never say if it exists
+            log.warning("ui ingest refused: a file path outside Gradio's upload folder")
+            return *_source_rows(served), "⚠️ Those files were not uploaded through this page; add them again.", None
 
         def report(done: int, total: int, name: str) -> None:
             progress((done, total), desc=f"ingesting {name}" if name else "done", unit="files")
 
         try:
             with ExitStack() as stack:
-                files = [(Path(p).name, stack.enter_context(open(p, "rb"))) for p in paths]
+                files = [(original_name(p), stack.enter_context(p.open("rb"))) for p in received if p]
                 result = served.ingest_uploads(files, progress=report)
         except (ApiError, IngestError, StoreBusyError) as exc:
             return *_source_rows(served), f"⚠️ {html.escape(str(exc))}", None
+        finally:
+            discard_uploads([p for p in received if p], upload_folder)
         status = (f"Added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}; "
                   f"{result.chunks} new chunks.")
         if result.failed:
@@ -258,6 +270,32 @@ def make_ingest(served: ServedAssistant):
         return *_source_rows(served), status, None
 
     return ingest
+
+
+def received_upload(raw: str, upload_folder: Path) -> Path | None:
+    """The file Gradio stored for this upload, or None when ``raw`` points anywhere else.
+
+    Under ``gr.mount_gradio_app`` Gradio does not check ``FileData.path`` itself, so a caller could name any
+    file on the server; only a regular file inside Gradio's upload folder (links resolved) is accepted.
+    """
+    try:
+        path = Path(raw).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return path if upload_folder in path.parents and path.is_file() else None
+
+
+def original_name(path: Path) -> str:
+    return path.name  # Gradio keeps the uploaded name, in a folder of its own
+
+
+def discard_uploads(paths: list[Path], upload_folder: Path) -> None:
+    """Gradio's copies go once ingested (the stored upload is ours); so do their emptied folders."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+        if path.parent != upload_folder:
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
 
 
 def make_remove(served: ServedAssistant):
@@ -281,8 +319,9 @@ def _example_text(event: gr.SelectData) -> str:
     return event.value["text"] if isinstance(event.value, dict) else str(event.value)
 
 
-def build_ui(served: ServedAssistant) -> gr.Blocks:
-    with gr.Blocks(title="Grounded assistant", analytics_enabled=False) as demo:
+def build_ui(served: ServedAssistant, upload_folder: Path, mode: str = "full") -> gr.Blocks:
+    """The chat and the Sources tab; in ``read-only`` mode the tab lists documents and has no way to change them."""
+    with gr.Blocks(title="Grounded assistant", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## Grounded assistant\nAnswers only from your documents. Click a **[n]** to see the passage.")
         turns = gr.State([])
         with gr.Tab("Chat"), gr.Row():
@@ -302,13 +341,11 @@ def build_ui(served: ServedAssistant) -> gr.Blocks:
                 panel = gr.HTML(render_sources(None), elem_id="sources-panel")
         with gr.Tab("Sources"):
             table = gr.Dataframe(headers=["file", "title", "chunks", "ingested", "id"], interactive=False)
-            with gr.Row():
-                files = gr.File(label="Add documents", file_count="multiple", file_types=list(SUPPORTED_SUFFIXES))
-                ingest_btn = gr.Button("Ingest", variant="primary")
-            with gr.Row():
-                pick = gr.Dropdown(label="Remove a document", choices=[])
-                remove_btn = gr.Button("Remove", variant="stop")
-            status = gr.Markdown()
+            pick = gr.Dropdown(label="Remove a document", choices=[], visible=mode == "full")
+            if mode == "full":
+                _source_editing(served, upload_folder, table, pick)
+            else:
+                gr.Markdown("This server's UI is read-only: documents are added and removed by its operators.")
 
         respond = make_respond(served)
         outputs = [chatbot, turns, panel, box]
@@ -317,19 +354,32 @@ def build_ui(served: ServedAssistant) -> gr.Blocks:
             respond, [box, chatbot, turns], outputs, api_visibility="private")
         chatbot.clear(lambda: ([], render_sources(None)), None, [turns, panel], api_visibility="private")
         chatbot.like(make_rate(served), [turns, comment], [comment, feedback], api_visibility="private")
-        ingest_btn.click(make_ingest(served), files, [table, pick, status, files], api_name="ingest")
-        remove_btn.click(make_remove(served), pick, [table, pick, status], api_name="remove")
         demo.load(lambda: _source_rows(served), None, [table, pick], api_visibility="private")
     return demo
 
 
+def _source_editing(served: ServedAssistant, upload_folder: Path, table: gr.Dataframe, pick: gr.Dropdown) -> None:
+    """The Sources tab's upload and remove controls, and their events (full mode only)."""
+    with gr.Row():
+        files = gr.File(label="Add documents", file_count="multiple", file_types=list(SUPPORTED_SUFFIXES))
+        ingest_btn = gr.Button("Ingest", variant="primary")
+    remove_btn = gr.Button("Remove", variant="stop")
+    status = gr.Markdown()
+    ingest_btn.click(make_ingest(served, upload_folder), files, [table, pick, status, files], api_name="ingest")
+    remove_btn.click(make_remove(served), pick, [table, pick, status], api_name="remove")
+
+
 def create_web_app(bot: Assistant | ServedAssistant | None = None) -> FastAPI:
-    """The API plus the UI at "/" (mounted last, so the API routes match first)."""
+    """The API plus the UI at "/" (mounted last, so the API routes match first); ASSISTANT_UI=off: the API alone."""
     if bot is None:
         bot = Assistant()
         bot.ensure_default_collection()
     served = bot if isinstance(bot, ServedAssistant) else ServedAssistant(bot)
     app = create_api(served)
+    mode = served.settings.ui
+    if mode == "off":
+        return app
     limit = f"{int(served.settings.max_upload_mb * 1024)}kb"
-    return gr.mount_gradio_app(app, build_ui(served), path="/", css=CSS, js=JS, max_file_size=limit,
-                               footer_links=["api"], ssr_mode=False)
+    upload_folder = Path(gradio_upload_folder()).resolve()
+    return gr.mount_gradio_app(app, build_ui(served, upload_folder, mode), path="/", css=CSS, js=JS,
+                               max_file_size=limit, footer_links=["api"], ssr_mode=False)

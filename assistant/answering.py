@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.instructions import is_instruction
 from assistant.questions import (
     QuestionProfile,
     asks_about_document,
@@ -75,7 +76,7 @@ def candidates(
         dense = vectors @ query_vector
         for (start, end), text, score in zip(hit.chunk.sentences, hit.chunk.sentence_texts(), dense, strict=True):
             key = (hit.chunk.source, start, end)
-            if key in seen or len(text.split()) < MIN_WORDS:
+            if key in seen or len(text.split()) < MIN_WORDS or is_instruction(text):
                 continue
             seen.add(key)
             lexical = len(wanted & set(content_stems(text))) / len(wanted) if wanted else 0.0

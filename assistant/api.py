@@ -9,90 +9,31 @@ assistant/api_errors.py.
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Path as FastApiPath
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from sse_starlette import EventSourceResponse
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Match
 
 from assistant import openai_compat
-from assistant.api_errors import ERRORS, ApiError, ErrorBody, error_of, error_response, install_error_handlers
+from assistant.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
+from assistant.api_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
 from assistant.records import Answer, Question
 from assistant.service import Assistant
 from assistant.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-PROTECTED_PREFIXES = ("/api/", "/v1/")
-
-
-# ---------------------------------------------------------------- auth and size limits
-
-
-class ApiGuard:
-    """API keys and body-size limits, checked before a request body is read.
-
-    A plain ASGI middleware rather than a dependency: FastAPI parses (and spools) a multipart body
-    before dependencies run, and a request without the right key must not touch anything.
-    """
-
-    def __init__(self, app: ASGIApp, keys: Sequence[str], max_body: int, max_upload: int) -> None:
-        self.app, self.keys = app, [k.encode() for k in keys]
-        self.max_body, self.max_upload = max_body, max_upload
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PROTECTED_PREFIXES) or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
-        if self.keys and not self._authorized(headers.get("authorization", b"")):
-            response = error_response(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                                      "authentication_error", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
-            await response(scope, receive, send)
-            return
-        limit = self.max_upload if path.rstrip("/") == "/api/sources" else self.max_body
-        declared = headers.get("content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            await error_response(413, _too_large(limit), code="too_large")(scope, receive, send)
-            return
-        await self.app(scope, _counting(receive, limit), send)
-
-    def _authorized(self, header: bytes) -> bool:
-        scheme, _, token = header.partition(b" ")
-        token = token.strip()
-        # compare with every key (no early exit) so the timing says nothing about which key nearly matched
-        matches = [hmac.compare_digest(token, key) for key in self.keys]
-        return scheme.lower() == b"bearer" and bool(token) and any(matches)
-
-
-def _counting(receive: Receive, limit: int) -> Receive:
-    """Bodies without a (truthful) Content-Length still stop at the limit."""
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise HTTPException(413, _too_large(limit))  # FastAPI re-raises HTTPExceptions from body parsing
-        return message
-
-    return wrapped
-
-
-def _too_large(limit: int) -> str:
-    return f"request body too large; the limit is {limit:,} bytes"
 
 
 # ---------------------------------------------------------------- native API
@@ -140,7 +81,7 @@ def list_sources(served: Served) -> list[SourceInfo]:
 
 @api.post("/api/sources", response_model=UploadReport, tags=["sources"],
           responses={415: {"model": ErrorBody, "description": "Unsupported file type"}})
-def upload_sources(files: Annotated[list[UploadFile], File(description="One or more documents to ingest.")],
+def upload_sources(files: Annotated[list[UploadFile], File(min_length=1, description="One or more documents.")],
                    served: Served) -> UploadReport:
     """Store uploads under data_dir/uploads (safe file names) and ingest them; re-uploading a name updates it."""
     return served.ingest_uploads([(f.filename or "", f.file) for f in files])
@@ -148,7 +89,8 @@ def upload_sources(files: Annotated[list[UploadFile], File(description="One or m
 
 @api.delete("/api/sources/{source_id}", tags=["sources"], response_model=SourceInfo,
             responses={404: {"model": ErrorBody, "description": "No such source"}})
-def delete_source(source_id: str, served: Served) -> SourceInfo:
+def delete_source(source_id: Annotated[str, FastApiPath(min_length=1, max_length=1000)],
+                  served: Served) -> SourceInfo:
     """Remove a source (by its id, or a file name matching one source) and all its chunks."""
     removed = served.remove(source_id)
     if removed is None:
@@ -197,6 +139,55 @@ def embed_asset(kind: str) -> FileResponse:
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
+@public.get("/login", include_in_schema=False)
+def login_form(next: str = "/") -> HTMLResponse:
+    """The UI's sign-in page: one field for an API key."""
+    return login_page(safe_next(next))
+
+
+@public.post("/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    """Check the typed key; a good one sets the session cookie and returns to the page asked for."""
+    form = parse_form(await request.body())
+    sessions: Sessions = request.app.state.sessions
+    target, key = safe_next(form.get("next")), form.get("key", "")
+    if sessions.keys and not sessions.key_matches(key):
+        log.warning("ui sign-in with a wrong key from %s", request.client.host if request.client else "?")
+        return login_page(target, failed=True, status=401)
+    response = RedirectResponse(target, status_code=303)
+    if sessions.keys:
+        response.set_cookie(COOKIE, sessions.token_for(key), max_age=sessions.seconds, path="/", httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")
+    return response
+
+
+@public.get("/logout", include_in_schema=False)
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# Unknown /api and /v1 paths, and known ones with the wrong method, answer in the API's error shape
+# (without this, the UI mounted at "/" would answer them with its own 404).
+fallback = APIRouter(include_in_schema=False)
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@fallback.api_route("/api/{rest:path}", methods=ALL_METHODS)
+@fallback.api_route("/v1/{rest:path}", methods=ALL_METHODS)
+@fallback.api_route("/api", methods=ALL_METHODS)
+@fallback.api_route("/v1", methods=ALL_METHODS)
+def unknown_route(request: Request) -> Response:
+    allowed = sorted({m for route in request.app.routes if isinstance(route, APIRoute)
+                      and route.endpoint is not unknown_route and route.matches(request.scope)[0] == Match.PARTIAL
+                      for m in route.methods})
+    if allowed:
+        raise ApiError(405, f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}",
+                       code="method_not_allowed", headers={"Allow": ", ".join(allowed)})
+    raise ApiError(404, f"no route {request.url.path}; see /docs", code="not_found")
+
+
 # ---------------------------------------------------------------- the app
 
 
@@ -209,12 +200,15 @@ def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
         description="Answers only from your documents, with verbatim citations. See docs/api.md.",
     )
     app.state.served = served
+    app.state.sessions = Sessions(s.api_keys, s.session_hours)
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(openai_compat.router)
     app.include_router(public)
+    app.include_router(fallback)
     upload_limit = int(s.max_upload_mb * 1024 * 1024) + 64 * 1024  # room for the multipart envelope
-    app.add_middleware(ApiGuard, keys=s.api_keys, max_body=s.max_request_kb * 1024, max_upload=upload_limit)
+    app.add_middleware(AccessGuard, sessions=app.state.sessions, ui=s.ui,
+                       limits=Limits(max_body=s.max_request_kb * 1024, max_upload=upload_limit))
     # Outermost, so 401 and 413 answers carry CORS headers too; with it, Gradio adds no CORS policy of its own.
     app.add_middleware(
         CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST", "DELETE"],

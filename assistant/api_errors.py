@@ -7,6 +7,7 @@ message. ``error_of`` maps an exception to its status and body; the UI uses it t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,9 +28,11 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """A request we refuse, with the HTTP status and the message the caller sees."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, type_: str = "invalid_request_error"):
+    def __init__(self, status: int, message: str, code: str | None = None, type_: str = "invalid_request_error",
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.type = status, message, code, type_
+        self.headers = headers
 
 
 class ErrorDetail(BaseModel):
@@ -57,6 +60,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid question (empty or too long)", 401: "Missing or wrong API key",
+        404: "No such route, source or model", 405: "Method not allowed on this route",
         413: "Request body or upload too large", 422: "Malformed request",
         502: "The language-model server failed", 503: "Store busy or unavailable",
     }.items()
@@ -75,12 +79,17 @@ _KNOWN: dict[type, tuple[int, str, str]] = {
 def error_of(exc: Exception) -> tuple[int, ErrorBody, dict[str, str] | None]:
     """Status, body and headers for an exception raised while answering or ingesting."""
     if isinstance(exc, ApiError):
-        return exc.status, error_body(exc.message, exc.type, exc.code), None
+        return exc.status, error_body(exc.message, exc.type, exc.code), exc.headers
     for kind, (status, type_, code) in _KNOWN.items():
         if isinstance(exc, kind):
             headers = {"Retry-After": "5"} if code == "store_busy" else None
             return status, error_body(str(exc), type_, code), headers
     return 500, error_body("internal error; the server log has the details", "server_error", "internal"), None
+
+
+def _only_an_empty_question(errors: Sequence[Any]) -> bool:
+    return bool(errors) and all(tuple(e.get("loc", ())) == ("body", "question")
+                                and e.get("type") in ("string_too_short", "string_pattern_mismatch") for e in errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -97,6 +106,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if _only_an_empty_question(exc.errors()):  # the schema says so too; the answer stays the 400 of old
+            return error_response(400, "the question is empty", code="invalid_question")
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()[:5]]
         return error_response(422, "invalid request: " + "; ".join(problems), code="invalid_request")
 

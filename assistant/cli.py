@@ -238,23 +238,28 @@ def remove(source: Annotated[str, typer.Argument(help="Source path, or its file 
 
 @app.command()
 def doctor(
-    repair: Annotated[bool, typer.Option(help="Fix what is found: drop orphans, restore missing chunks.")] = False,
+    repair: Annotated[bool, typer.Option(help="Fix what is found: drop orphans, restore missing chunks, settle "
+                                              "interrupted uploads, re-ingest changed sources.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Check that Chroma, the keyword index and the manifest agree (exit 1 if they do not)."""
+    """Check that Chroma, the keyword index, the manifest and the source files agree (exit 1 if they do not)."""
+    from assistant import upkeep
+    from assistant.uploads import UploadArea
     from store import consistency
     from store.collection import StoreBusyError
 
     bot = _assistant(data_dir)
+    area = UploadArea(bot.settings.data_dir / "uploads")
     try:
+        files = upkeep.repair_files(bot, area) if repair else upkeep.check_files(bot, area)
         report = consistency.repair(bot.collection) if repair else consistency.check(bot.collection)
     except StoreBusyError as exc:
         raise _fail(str(exc), 2) from exc
-    for line in report.lines():
-        out.print(line, highlight=False)
+    for line in [*report.lines(), *files.lines()]:
+        out.print(escape(line), highlight=False)
     for source in report.reingest:
-        out.print(f"[yellow]ingest again:[/] {source}", highlight=False)
-    if not report.ok:
+        out.print(f"[yellow]ingest again:[/] {escape(source)}", highlight=False)
+    if not (report.ok and files.ok):
         raise typer.Exit(1)
 
 
@@ -385,6 +390,7 @@ def serve(
     report = bot.ensure_default_collection()
     if report:
         err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    _say_who_may_use(bot.settings, host, bound)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:
@@ -394,6 +400,19 @@ def serve(
 
     config = uvicorn.Config(create_web_app(bot), host=host, port=bound, log_level="warning")
     Server(config).run(sockets=[listener])
+
+
+def _say_who_may_use(settings, host: str, port: int) -> None:
+    """One start-up line on access: keys in force, or a warning that the server is open."""
+    ui = {"full": "the UI (ask, add, remove)", "read-only": "the read-only UI", "off": "no UI"}[settings.ui]
+    if settings.api_keys:
+        err.print(f"API keys are set: every route but /healthz, /embed, /login and /docs needs one; {ui} asks "
+                  "for one at /login.", highlight=False)
+        return
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    reach = "anyone on this machine" if loopback else f"ANYONE who can reach {host}:{port}"
+    err.print(f"[yellow]warning:[/] no API keys set (ASSISTANT_API_KEYS): {reach} can ask, add and remove "
+              f"documents through the API and {ui}.", highlight=False)
 
 
 def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm: str | None) -> None:
@@ -410,6 +429,7 @@ def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm
     report = bot.ensure_default_collection()
     if report:
         err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    _say_who_may_use(bot.settings, host, listener.getsockname()[1])
     del bot
     # the workers build their assistant from the environment, as `ui:create_web_app` does
     if data_dir:

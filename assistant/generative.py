@@ -1,6 +1,7 @@
 """Generated answers that cannot cite what is not there.
 
-The language model sees only fenced, numbered passages (documents are data), and writes sentences
+The language model sees only fenced, numbered passages (documents are data, and sentences in them
+addressed to the assistant are withheld), and writes sentences
 with [n] markers; every sentence is then verified against what it cites (assistant.verify). If no
 sentence survives, the extractive answer stands in. The same abstention checks as the extractive
 path run first, so an unanswerable question never reaches the model.
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from assistant.instructions import passage_for_model
 from assistant.llm import ChatBackend
 from assistant.prompts import Prompts
 from assistant.records import Answer, Citation, Message
@@ -24,23 +26,16 @@ from ingest.records import Chunk
 log = logging.getLogger(__name__)
 
 NOT_IN_DOCUMENTS = "NOT IN DOCUMENTS"
-# Text that tries to steer the model; such passages are kept out of the prompt (still searchable).
-_INJECTION = re.compile(
-    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|rules|prompts?)"
-    r"|disregard (all |any )?(the )?(previous|prior|above) |system prompt|you are now |new instructions:",
-    re.IGNORECASE,
-)
-
-
-def looks_like_injection(text: str) -> bool:
-    return bool(_INJECTION.search(text))
 
 
 def fenced_passages(chunks: Sequence[Chunk]) -> str:
-    """Passages as labelled data blocks; markup inside them is escaped so it cannot close a fence."""
+    """Passages as labelled data blocks; markup inside them is escaped so it cannot close a fence.
+
+    Sentences addressed to the assistant are withheld (assistant.instructions): the model never reads them.
+    """
     return "\n\n".join(
         f'<passage n="{n}" title="{html.escape(c.title)}" section="{html.escape(c.section)}">\n'
-        f"{html.escape(c.text, quote=False)}\n</passage>"
+        f"{html.escape(passage_for_model(c), quote=False)}\n</passage>"
         for n, c in enumerate(chunks, start=1)
     )
 

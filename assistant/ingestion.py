@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.budget import LoadBudget, load_within
 from ingest.chunking import ChunkingConfig, chunk_document
-from ingest.loaders import IngestError, find_files, load
+from ingest.loaders import IngestError, find_files
 from ingest.records import Chunk, Document
 from store.collection import Collection
 
@@ -44,23 +45,39 @@ def ingest_paths(
     max_bytes: int,
     prune: bool = False,
     progress: ProgressCallback | None = None,
+    budget: LoadBudget | None = None,
 ) -> IngestReport:
     """Ingest files and folders. Unknown paths raise IngestError before anything is written."""
-    started = time.perf_counter()
     paths = list(paths)
-    files = find_files(paths)
+    files = [(path, None) for path in find_files(paths)]
+    report = ingest_files(collection, files, chunking, max_bytes, progress=progress, budget=budget)
+    if prune:
+        report.removed = prune_missing(collection, paths)
+    return report
+
+
+def ingest_files(
+    collection: Collection,
+    files: Sequence[tuple[Path, str | None]],
+    chunking: ChunkingConfig,
+    max_bytes: int,
+    progress: ProgressCallback | None = None,
+    budget: LoadBudget | None = None,
+) -> IngestReport:
+    """Ingest ``(file, source)`` pairs: the file is read, the source (default: its path) is what is stored."""
+    started = time.perf_counter()
     report = IngestReport()
     batch: list[tuple[Document, list[Chunk]]] = []
     stored = collection.manifest.load()  # once: per-file loads would make big ingests quadratic
     signature = f"{chunking.chunk_size}/{chunking.overlap}"
-    for done, path in enumerate(files, start=1):
+    for done, (path, source) in enumerate(files, start=1):
         if progress:
-            progress(done - 1, len(files), path.name)
+            progress(done - 1, len(files), Path(source or path).name)
         try:
-            doc = load(path, max_bytes=max_bytes)
+            doc = load_within(path, max_bytes, source=source, budget=budget)
         except IngestError as exc:
             log.warning("%s", exc)
-            report.failed.append((str(path), str(exc)))
+            report.failed.append((source or str(path), str(exc)))
             continue
         if collection.status_in(stored, doc, signature) == "unchanged":
             report.unchanged.append(doc.source)
@@ -69,8 +86,6 @@ def ingest_paths(
         if sum(len(chunks) for _, chunks in batch) >= BATCH_CHUNKS:
             _flush(collection, batch, report, signature)
     _flush(collection, batch, report, signature)
-    if prune:
-        report.removed = prune_missing(collection, paths)
     if progress:
         progress(len(files), len(files), "")
     report.seconds = time.perf_counter() - started

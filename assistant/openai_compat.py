@@ -29,7 +29,7 @@ router = APIRouter(dependencies=[Depends(bearer)], responses=ERRORS)
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:

@@ -15,7 +15,9 @@ class Message(BaseModel):
 
 
 class Question(BaseModel):
-    question: str
+    question: str = Field(min_length=1, pattern=r"\S", description=(
+        "The question; it must hold a visible character, and the server refuses one longer than "
+        "ASSISTANT_MAX_QUESTION_CHARS (default 2000) with 400."))
     history: list[Message] = Field(default_factory=list)
 
 

@@ -7,14 +7,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from assistant.answering import AnswerPolicy, extractive_answer, shown_text
-from assistant.generative import answer_messages, condense_with_model, looks_like_injection, repeats, verified_answer
-from assistant.ingestion import IngestReport, ProgressCallback, ingest_paths
+from assistant.generative import answer_messages, condense_with_model, repeats, verified_answer
+from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
 from assistant.llm import build_backend
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import Answer, Message
 from assistant.retrieval import HybridRetriever, RetrievalConfig
 from assistant.settings import Settings
+from ingest.budget import LoadBudget
 from ingest.chunking import ChunkingConfig
 from store.collection import Collection
 from store.embeddings import Embedder
@@ -44,6 +45,7 @@ class Assistant:
         )
         self.policy = AnswerPolicy(min_evidence=s.min_evidence, max_sentences=s.max_sentences)
         self.chunking = ChunkingConfig(s.chunk_size, s.chunk_overlap)
+        self.load_budget = LoadBudget(s.load_seconds, s.load_seconds_per_mb, s.load_memory_mb)
         self.prompts = load_prompts()
         self.backend = build_backend(
             s.llm, base_url=s.llm_base_url, model=s.llm_model,
@@ -80,7 +82,7 @@ class Assistant:
                 yield {"type": "token", "text": f"{shown_text(citation.quote)} [{citation.n}] "}
             yield {"type": "answer", "answer": extractive}
             return
-        chunks = [h.chunk for h in hits if not looks_like_injection(h.chunk.text)][: self.settings.llm_passages]
+        chunks = [h.chunk for h in hits][: self.settings.llm_passages]
         text = ""
         for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
             text += piece
@@ -116,8 +118,17 @@ class Assistant:
 
     def ingest(self, paths: Sequence[str | Path], prune: bool = False,
                progress: ProgressCallback | None = None) -> IngestReport:
-        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
-        return ingest_paths(self.collection, paths, self.chunking, max_bytes, prune=prune, progress=progress)
+        return ingest_paths(self.collection, paths, self.chunking, self.max_file_bytes, prune=prune,
+                            progress=progress, budget=self.load_budget)
+
+    def ingest_as(self, files: Sequence[tuple[Path, str]], progress: ProgressCallback | None = None) -> IngestReport:
+        """Ingest each file recorded under another source name (uploads: staged file -> its final path)."""
+        return ingest_files(self.collection, files, self.chunking, self.max_file_bytes, progress=progress,
+                            budget=self.load_budget)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.settings.max_file_mb * 1024 * 1024)
 
     def ensure_default_collection(self) -> IngestReport | None:
         """Ingest the bundled collection when the store is empty (first start)."""

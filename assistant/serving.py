@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
-import re
 import threading
-import unicodedata
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
@@ -25,17 +21,19 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from assistant.api_errors import ApiError, error_of
-from assistant.ingestion import IngestReport, ProgressCallback
+from assistant.ingestion import ProgressCallback
 from assistant.llm import LLMError
 from assistant.records import Answer
 from assistant.service import Assistant
 from assistant.settings import Settings
-from ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.uploads import UploadArea, UploadRefused, stored_names
 from store.manifest import SourceEntry
 
 log = logging.getLogger(__name__)
 
-Staged = tuple[Path, Path | None]  # an upload at its name, and the previous version kept aside (if any)
+# UploadRefused.kind -> (status, code)
+_REFUSALS = {"unsupported": (415, "unsupported_file_type"), "empty": (422, "invalid_request"),
+             "duplicate": (422, "duplicate_name"), "too_large": (413, "too_large")}
 
 
 class SourceInfo(BaseModel):
@@ -73,29 +71,6 @@ class Health(BaseModel):
     llm_reachable: bool | None = None  # None: no language model configured
 
 
-def safe_upload_name(raw: str) -> str:
-    """The file name an upload is stored under: no folders, no odd characters, a supported suffix."""
-    base = re.split(r"[\\/]", raw or "")[-1]
-    stem, dot, ext = base.rpartition(".")
-    suffix = f".{ext.lower()}" if dot else ""
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise ApiError(415, f"{base or '(no name)'}: unsupported file type '{suffix or '(none)'}'; "
-                            f"supported: {', '.join(SUPPORTED_SUFFIXES)}", "unsupported_file_type")
-    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:100] or "upload"
-    return stem + suffix
-
-
-def upload_names(raw: Sequence[str]) -> list[str]:
-    """The stored names of one upload's files; refused (nothing written) if any is unusable or two collide."""
-    if not raw:
-        raise ApiError(422, "no files in the upload", "invalid_request")
-    names = [safe_upload_name(name) for name in raw]
-    if len(set(names)) < len(names):
-        raise ApiError(422, f"two files of the upload would be stored under one name: {names}", "duplicate_name")
-    return names
-
-
 def source_id(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:12]
 
@@ -106,8 +81,9 @@ class ServedAssistant:
     def __init__(self, bot: Assistant, settings: Settings | None = None, lock: threading.Lock | None = None) -> None:
         self.bot = bot
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
-        self.uploads = (bot.settings.data_dir / "uploads").resolve()
-        self.write_lock = lock or threading.Lock()  # upload staging and rollback must not interleave
+        self.area = UploadArea(bot.settings.data_dir / "uploads")
+        self.write_lock = lock or threading.Lock()  # uploads and removals run one at a time
+        self.area.recover(bot.collection.manifest.load())  # uploads a killed process left halfway
 
     @property
     def model_id(self) -> str:
@@ -155,81 +131,33 @@ class ServedAssistant:
     def _info(self, entry: SourceEntry) -> SourceInfo:
         path = Path(entry.source)
         return SourceInfo(id=source_id(entry.source), source=entry.source, name=path.name, title=entry.title,
-                          chunks=entry.chunks, ingested_at=entry.ingested_at, uploaded=path.parent == self.uploads)
+                          chunks=entry.chunks, ingested_at=entry.ingested_at, uploaded=self.area.holds(path))
 
     def ingest_uploads(self, files: Sequence[tuple[str, BinaryIO]],
                        progress: ProgressCallback | None = None) -> UploadReport:
-        """Store uploads under data_dir/uploads and ingest them; a file that fails leaves nothing behind."""
-        names = upload_names([name for name, _ in files])  # refuse before anything is written
-        with self.write_lock:
-            targets = [self._promote(part) for part in self._stage_all([r for _, r in files], names)]
-            report = self._ingest_or_restore(targets, progress)
-            failed = [FailedFile(file=Path(f).name, message=m) for f, m in report.failed]
-            self._rollback(targets, [f for f, _ in report.failed])
-            if failed and len(failed) == len(targets):
-                raise ApiError(422, "; ".join(f.message for f in failed), "ingest_failed")
-            stored = {str(t) for t, _ in targets} - {f for f, _ in report.failed}
-            infos = [self._info(e) for e in self.bot.sources() if e.source in stored]
+        """Stage uploads, ingest them, then move into place those whose ingest committed (uploads.py)."""
+        try:
+            names = stored_names([name for name, _ in files])  # refuse before anything is written
+            with self.write_lock, self.area.staging([r for _, r in files], names, self._upload_limit) as staged:
+                try:
+                    report = self.bot.ingest_as(staged.pairs(self.area.root), progress=progress)
+                finally:  # also after a failure halfway: what committed is promoted, the rest dropped
+                    self.area.settle(staged, self.bot.collection.manifest.load())
+        except UploadRefused as exc:
+            status, code = _REFUSALS[exc.kind]
+            raise ApiError(status, str(exc), code) from exc
+        failed = [FailedFile(file=Path(f).name, message=m) for f, m in report.failed]
+        if failed and len(failed) == len(names):
+            raise ApiError(422, "; ".join(f.message for f in failed), "ingest_failed")
+        stored = {str(self.area.root / name) for name in names} - {f for f, _ in report.failed}
+        infos = [self._info(e) for e in self.bot.sources() if e.source in stored]
         log.info("upload: %s", report.summary())
         return UploadReport(added=report.added, updated=report.updated, unchanged=report.unchanged,
                             failed=failed, chunks=report.chunks, sources=infos)
 
-    def _stage_all(self, readers: Sequence[BinaryIO], names: Sequence[str]) -> list[Path]:
-        """Write every upload to a hidden part file; if one fails (too large), none is kept."""
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        staged: list[Path] = []
-        try:
-            for reader, name in zip(readers, names, strict=True):
-                staged.append(self._stage(reader, name))
-        except BaseException:
-            for part in staged:
-                part.unlink(missing_ok=True)
-            raise
-        return staged
-
-    def _stage(self, reader: BinaryIO, name: str) -> Path:
-        limit = int(self.settings.max_upload_mb * 1024 * 1024)
-        part = self.uploads / f".{uuid.uuid4().hex}.part"
-        size = 0
-        with part.open("wb") as out:
-            while block := reader.read(1024 * 1024):
-                size += len(block)
-                if size > limit:
-                    out.close()
-                    part.unlink(missing_ok=True)
-                    raise ApiError(413, f"{name}: over the upload limit of {limit:,} bytes", "too_large")
-                out.write(block)
-        return part.rename(part.with_name(f"{part.name}~{name}"))
-
-    def _promote(self, part: Path) -> Staged:
-        """Move a staged file to its name, keeping the previous version aside until ingest succeeds."""
-        target = self.uploads / part.name.split("~", 1)[1]
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.prev")
-            os.replace(target, backup)
-        os.replace(part, target)
-        return target, backup
-
-    def _ingest_or_restore(self, targets: Sequence[Staged], progress: ProgressCallback | None) -> IngestReport:
-        """Ingest the promoted uploads; if ingest itself fails, put every previous version back."""
-        try:
-            return self.bot.ingest([t for t, _ in targets], progress=progress)
-        except BaseException:
-            self._rollback(targets, [str(t) for t, _ in targets])
-            raise
-
-    @staticmethod
-    def _rollback(targets: Sequence[Staged], failed: Sequence[str]) -> None:
-        """Failed uploads go (their previous version comes back); the others drop their kept-aside version."""
-        failed_set = {str(Path(f).resolve()) for f in failed}
-        for target, backup in targets:
-            if str(target.resolve()) in failed_set:
-                target.unlink(missing_ok=True)
-                if backup:
-                    os.replace(backup, target)
-            elif backup:
-                backup.unlink(missing_ok=True)
+    @property
+    def _upload_limit(self) -> int:
+        return int(self.settings.max_upload_mb * 1024 * 1024)
 
     def remove(self, key: str) -> SourceInfo | None:
         """Remove a source by its id or by a name matching one source; an uploaded file goes too."""
@@ -239,7 +167,7 @@ class ServedAssistant:
                 return None
             info = self._info(entry)
             self.bot.collection.remove([entry.source])
-            if info.uploaded:
+            if info.uploaded:  # after its chunks: a crash in between leaves an orphan file, which doctor finds
                 Path(entry.source).unlink(missing_ok=True)
         log.info("removed %s", entry.source)
         return info

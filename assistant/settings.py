@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(300, ge=0, description="Characters of the previous chunk a chunk repeats.")
     max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts.")
+    load_seconds: float = Field(10, gt=0, description="Time budget to parse one PDF, DOCX or HTML file ...")
+    load_seconds_per_mb: float = Field(5, ge=0, description="... plus this many seconds per MB of the file.")
+    load_memory_mb: int = Field(2048, ge=256, description="Memory budget of the process that parses one file.")
 
     k: int = Field(6, ge=1, le=50, description="Chunks handed to the answerer.")
     candidates: int = Field(20, ge=1, le=200, description="Hits taken from each index before fusion.")
@@ -62,6 +65,11 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(20, gt=0, description="Largest file the upload routes accept.")
     max_request_kb: int = Field(256, ge=1, description="Largest JSON request body the API accepts.")
     max_request_messages: int = Field(100, ge=0, description="Longest history (messages) a request may carry.")
+    ui: Literal["full", "read-only", "off"] = Field(
+        "full", description="The chat UI at /: full (ask and manage sources), read-only (ask only) or off "
+        "(API and /embed only).",
+    )
+    session_hours: float = Field(12, gt=0, description="How long a UI sign-in with an API key lasts.")
     served_model: str = Field("grounded-assistant", description="Model id of the OpenAI-compatible routes.")
     embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
     ratings_file: Path | None = Field(None, description="Where UI ratings go (JSONL); default data_dir/ratings.jsonl.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.instructions import instruction_sentences
 from assistant.questions import content_stems, missing_specifics, specifics
 from ingest.chunking import sentence_spans
 from ingest.records import Chunk
@@ -102,7 +103,11 @@ def _support(claim: str, numbers: list[int], passages: Sequence[Chunk], embed, s
         if vectors is None:
             continue
         cosines = vectors @ vector
+        for withheld in instruction_sentences(chunk):  # never support: the model was not shown them
+            cosines[withheld] = -np.inf
         best = int(np.argmax(cosines))
+        if not np.isfinite(cosines[best]):
+            continue
         start, end = chunk.sentences[best]
         quote = chunk.text[start - chunk.start : end - chunk.start]
         share = len(claim_stems & set(content_stems(quote))) / len(claim_stems) if claim_stems else 0.0

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,12 +171,24 @@ class Collection:
             self._delete_chunks(stale)
             self.manifest.save(entries)
 
+    def mark_changed(self, sources: Sequence[str]) -> None:
+        """Forget the content hash of these sources, so the next ingest re-reads and re-chunks them."""
+        with self.writing():
+            entries = self.manifest.load()
+            for source in sources:
+                if source in entries:
+                    entries[source] = replace(entries[source], content_hash="")
+            self.manifest.save(entries)
+
     def resolve_source(self, name: str) -> str | None:
         """A stored source by its full path, or by a file name that matches exactly one source."""
         entries = self.manifest.load()
         if name in entries:
             return name
-        resolved = str(Path(name).expanduser().resolve())
+        try:
+            resolved = str(Path(name).expanduser().resolve())
+        except (OSError, RuntimeError, ValueError):  # "~nosuchuser", a NUL byte, a symlink loop: not a path
+            resolved = None
         if resolved in entries:  # the relative path it was ingested by
             return resolved
         matches = [s for s in entries if Path(s).name == name]

@@ -8,7 +8,7 @@ a source whose chunks both indexes lack is marked for re-ingest.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from store.collection import Collection
 
@@ -74,12 +74,10 @@ def repair(collection: Collection) -> ConsistencyReport:
         collection.dense.delete(found.missing_sentences)
         collection.dense.add([*from_keyword, *collection.keyword.get(found.missing_sentences)])
         collection.keyword.add(collection.dense.get(found.missing_keyword))
-        if found.reingest:
-            entries = collection.manifest.load()
-            for source in found.reingest:  # an empty hash makes the next ingest treat it as changed
-                entries[source] = replace(entries[source], content_hash="")
+        if found.reingest:  # an empty hash makes the next ingest treat it as changed
+            collection.mark_changed(found.reingest)
+            for source in found.reingest:
                 log.warning("chunks of %s are lost from both indexes: ingest it again", source)
-            collection.manifest.save(entries)
     after = check(collection)
     after.reingest = found.reingest
     return after

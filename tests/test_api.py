@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api_errors import ApiError
 from assistant.openai_compat import answer_pieces
 from assistant.records import Answer
-from assistant.serving import safe_upload_name
+from assistant.uploads import UploadRefused, stored_name, stored_names
 from tests.serving_helpers import API_KEY, OFF_TOPIC, QUESTION, source_text
 
 pytest_plugins = ["tests.serving_helpers"]  # the `live` and `strict` server fixtures
@@ -61,18 +60,34 @@ def test_answer_pieces_split_after_markers_and_join_back():
 
 
 @pytest.mark.parametrize(("raw", "stored"), [
-    ("../../evil.md", "evil.md"), ("..\\..\\windows\\evil.TXT", "evil.txt"), ("my report (v2).PDF", "my_report_v2.pdf"),
-    ("/abs/path/.hidden.md", "hidden.md"), ("..md", "upload.md"), ("ünïcode notes.md", "unicode_notes.md"),
+    ("../../evil.md", "evil.md"), ("..\\..\\windows\\evil.TXT", "evil.TXT"), ("отчёт.md", "отчёт.md"),
+    ("报告.md", "报告.md"), ("/abs/path/notes_v2-final.pdf", "notes_v2-final.pdf"),
 ])
-def test_upload_names_lose_folders_and_odd_characters(raw, stored):
-    assert safe_upload_name(raw) == stored
+def test_upload_names_that_are_safe_are_kept_as_they_are(raw, stored):
+    assert stored_name(raw) == stored
+
+
+@pytest.mark.parametrize(("raw", "shape"), [
+    ("my report (v2).PDF", r"my_report_v2-[0-9a-f]{10}\.PDF"), ("/abs/path/.hidden.md", r"hidden-[0-9a-f]{10}\.md"),
+    ("..md", r"upload-[0-9a-f]{10}\.md"), (".md", r"upload-[0-9a-f]{10}\.md"),
+    ("ünïcode notes.md", r"ünïcode_notes-[0-9a-f]{10}\.md"), ("a\u202egpj.md", r"a_gpj-[0-9a-f]{10}\.md"),
+    ("-rf.md", r"rf-[0-9a-f]{10}\.md"), ("x" * 300 + ".md", r"x{150}-[0-9a-f]{10}\.md"),
+])
+def test_upload_names_lose_folders_and_odd_characters_but_never_collide(raw, shape):
+    assert re.fullmatch(shape, stored_name(raw))
+
+
+def test_distinct_upload_names_are_stored_under_distinct_names():
+    raw = ["отчёт.md", "доклад.md", "报告.md", ".md", "..md", "a b.md", "a_b.md", "a  b.md", "a?b.md", "A b.md"]
+    names = stored_names(raw)
+    assert len(set(names)) == len(raw), names
 
 
 @pytest.mark.parametrize("raw", ["../../etc/passwd", "evil.exe", "archive.md.zip", "", "noext"])
 def test_upload_names_need_a_supported_suffix(raw):
-    with pytest.raises(ApiError) as caught:
-        safe_upload_name(raw)
-    assert caught.value.status == 415
+    with pytest.raises(UploadRefused) as caught:
+        stored_name(raw)
+    assert caught.value.kind == "unsupported"
 
 
 # ---------------------------------------------------------------- asking
@@ -189,8 +204,10 @@ def test_upload_ask_and_delete_a_document(live):
         assert response.status_code == 200, response.text
         report = response.json()
         [info] = report["sources"]
-        assert info["uploaded"] and info["name"] == "zorblat_lighthouse.md" and report["added"] == [info["source"]]
-        assert Path(info["source"]) == (uploads / "zorblat_lighthouse.md").resolve()
+        name = stored_name("zorblat lighthouse.md")  # the space is replaced, so the name gets a tag
+        assert name.startswith("zorblat_lighthouse-") and name.endswith(".md")
+        assert info["uploaded"] and info["name"] == name and report["added"] == [info["source"]]
+        assert Path(info["source"]) == (uploads / name).resolve()
         assert info["id"] in {s["id"] for s in client.get("/api/sources").json()}
 
         asked = client.post("/api/ask", json={"question": "When was the Zorblat Lighthouse built?"})

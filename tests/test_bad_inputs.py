@@ -174,11 +174,15 @@ def test_openai_route_refuses_non_text_content_and_a_last_turn_that_is_not_the_u
         none = client.post("/v1/chat/completions", json={"messages": []})
         robot = client.post("/v1/chat/completions", json={"messages": [{"role": "robot", "content": "Obey me."},
                                                                        {"role": "user", "content": ARTICLE_QUESTION}]})
-    for response in (number, strings, none):
+        empty_role = client.post("/v1/chat/completions", json={"messages": [{"role": "", "content": "hi"}]})
+        developer = client.post("/v1/chat/completions", json={"messages": [
+            {"role": "developer", "content": "Be brief."}, {"role": "user", "content": ARTICLE_QUESTION}]})
+    for response in (number, strings, none, robot, empty_role):
         assert response.status_code == 422 and "body.messages" in error_message(response)
     assert last.status_code == 422 and error_message(last) == "the last message must have role 'user'"
-    # OpenAI has more roles (system, tool, developer): turns that are neither user nor assistant are left out
-    assert robot.status_code == 200 and "forty" in robot.json()["choices"][0]["message"]["content"]
+    # OpenAI's other roles (system, developer, tool) are accepted and left out; a role OpenAI lacks is a 422
+    assert "body.messages.0.role" in error_message(robot) and "body.messages.0.role" in error_message(empty_role)
+    assert developer.status_code == 200 and "forty" in developer.json()["choices"][0]["message"]["content"]
     assert_nothing_lost(article_assistant, before)
 
 

@@ -1,0 +1,206 @@
+"""Who may use the server: API keys on every route that reads or writes data, the UI included.
+
+One ASGI guard sits in front of the whole app (API, OpenAI-compatible routes and the mounted Gradio
+UI), so no route can be forgotten: with keys set, everything but a short public list needs a key.
+API routes take ``Authorization: Bearer <key>`` only. The UI takes the same header, or a session
+cookie that ``/login`` sets once the user has typed a key: the cookie names the key by a fingerprint
+and is signed with the key itself (HMAC), so every worker process accepts it, it ends when its time
+is up, and it stops working when its key is removed. It is ``HttpOnly`` and ``SameSite=Lax``, and a
+cookie-borne write from another origin is refused (``Origin`` must match ``Host``).
+
+The guard also applies the body-size limits before a body is read, and keeps a read-only UI from
+uploading anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.api_errors import error_response
+
+API_PREFIXES = ("/api/", "/v1/")
+PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",
+                          "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+UI_UPLOAD = "/gradio_api/upload"
+COOKIE = "assistant_session"
+LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+
+def is_api(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in ("/api", "/v1")
+
+
+class Sessions:
+    """Signed session tokens for the UI: ``<key fingerprint>.<expiry>.<HMAC of both under the key>``."""
+
+    def __init__(self, keys: Sequence[str], hours: float) -> None:
+        self.keys = {_fingerprint(k): k.encode() for k in keys}
+        self.seconds = int(hours * 3600)
+
+    def token_for(self, key: str, now: float | None = None) -> str:
+        expires = int((now or time.time()) + self.seconds)
+        payload = f"{_fingerprint(key)}.{expires}"
+        return f"{payload}.{_sign(key.encode(), payload)}"
+
+    def valid(self, token: str, now: float | None = None) -> bool:
+        fingerprint, _, rest = token.partition(".")
+        expires, _, signature = rest.partition(".")
+        key = self.keys.get(fingerprint)
+        if key is None or not expires.isdigit() or int(expires) < (now or time.time()):
+            return False
+        return hmac.compare_digest(signature, _sign(key, f"{fingerprint}.{expires}"))
+
+    def key_matches(self, candidate: str) -> bool:
+        """Constant-time check of a key against every configured key (no early exit)."""
+        given = candidate.encode()
+        matches = [hmac.compare_digest(given, key) for key in self.keys.values()]
+        return bool(candidate) and any(matches)
+
+
+def _fingerprint(key: str) -> str:
+    return hashlib.sha256(b"assistant-key:" + key.encode()).hexdigest()[:16]
+
+
+def _sign(key: bytes, payload: str) -> str:
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int  # JSON bodies of the API
+    max_upload: int  # multipart uploads (the API's and the UI's)
+
+
+class AccessGuard:
+    """Keys, sessions and body-size limits, checked before a request body is read.
+
+    A plain ASGI middleware rather than a dependency: FastAPI parses (and spools) a multipart body
+    before dependencies run, Gradio's routes have no FastAPI dependencies of ours at all, and a request
+    without the right key must not touch anything.
+    """
+
+    def __init__(self, app: ASGIApp, sessions: Sessions, limits: Limits, ui: str) -> None:
+        self.app, self.sessions, self.limits, self.ui = app, sessions, limits, ui
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._refusal(path, method, headers)
+        if refusal is not None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await refusal(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        limit = self._body_limit(path)
+        declared = headers.get("content-length", "")
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            await error_response(413, _too_large(limit), code="too_large")(scope, receive, send)
+            return
+        await self.app(scope, receive if limit is None else _counting(receive, limit), send)
+
+    def _refusal(self, path: str, method: str, headers: dict[str, str]) -> Response | None:
+        if method == "OPTIONS" or path in PUBLIC_PATHS:
+            return None
+        if self.sessions.keys and not self._allowed(path, method, headers):
+            if is_api(path) or method != "GET" or "text/html" not in headers.get("accept", ""):
+                return error_response(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                                      "authentication_error", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
+            return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+        if path == UI_UPLOAD and self.ui != "full":
+            return error_response(403, "this server's UI is read-only: documents cannot be added through it",
+                                  code="read_only")
+        return None
+
+    def _allowed(self, path: str, method: str, headers: dict[str, str]) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self.sessions.key_matches(token.strip()):
+            return True
+        if is_api(path):
+            return False  # the API takes keys only: a cookie must not let another site call it
+        session = _cookie(headers.get("cookie", ""), COOKIE)
+        if not session or not self.sessions.valid(session):
+            return False
+        return method in ("GET", "HEAD") or _same_origin(headers)
+
+    def _body_limit(self, path: str) -> int | None:
+        if path.rstrip("/") == "/api/sources" or path == UI_UPLOAD:
+            return self.limits.max_upload
+        return self.limits.max_body if is_api(path) or path == "/login" else None
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _same_origin(headers: dict[str, str]) -> bool:
+    """A cookie-borne write must come from this server's own pages (browsers send Origin on POST)."""
+    origin = headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == headers.get("host", "")
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """Bodies without a (truthful) Content-Length still stop at the limit."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise HTTPException(413, _too_large(limit))  # FastAPI re-raises HTTPExceptions from body parsing
+        return message
+
+    return wrapped
+
+
+def _too_large(limit: int) -> str:
+    return f"request body too large; the limit is {limit:,} bytes"
+
+
+# ---------------------------------------------------------------- the sign-in page of the UI
+
+
+def login_page(next_path: str, failed: bool = False, status: int = 200) -> HTMLResponse:
+    note = '<p class="bad">That key is not valid.</p>' if failed else ""
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Grounded assistant</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>
+body {{ font: 16px system-ui, sans-serif; max-width: 24em; margin: 10vh auto; padding: 0 1em; }}
+input, button {{ font: inherit; padding: .4em; width: 100%; box-sizing: border-box; margin: .3em 0; }}
+.bad {{ color: #b00020; }}</style></head><body><h1>Grounded assistant</h1>
+<p>This server needs an API key. It is kept in a cookie for this browser only.</p>{note}
+<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_path)}">
+<label>API key <input type="password" name="key" autocomplete="current-password" required autofocus></label>
+<button type="submit">Sign in</button></form></body></html>"""
+    return HTMLResponse(body, status_code=status, headers={"Content-Security-Policy": LOGIN_CSP,
+                                                           "Cache-Control": "no-store"})
+
+
+def safe_next(raw: str | None) -> str:
+    """Only a path on this server (never //host or a scheme) may be where a sign-in returns to."""
+    value = raw or "/"
+    return value if value.startswith("/") and not value.startswith(("//", "/\\")) else "/"
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
