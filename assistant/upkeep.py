@@ -98,6 +98,8 @@ def repair_files(bot: Assistant, area: UploadArea) -> FilesReport:
         orphan.unlink(missing_ok=True)
         done.append(f"removed the orphaned upload file {orphan.name}")
     stale = [s for s in [*still_changed, *found.broken_offsets] if Path(s).is_file()]
+    if found.broken_offsets:  # the same ids would be kept as they are: drop them so they are rewritten
+        bot.collection.remove([s for s in found.broken_offsets if Path(s).is_file()])
     if stale:
         bot.collection.mark_changed(stale)
         report = bot.ingest(stale)

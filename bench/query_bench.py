@@ -197,7 +197,7 @@ def build_large(size: int) -> Path:
             text = swap(c.text)
             assert len(text) == len(c.text)
             chunk = Chunk(
-                id=chunk_id(source, text), source=source, text=text, start=c.start, end=c.end,
+                id=chunk_id(source, text, c.start), source=source, text=text, start=c.start, end=c.end,
                 title=swap(c.title), section=swap(c.section), sentences=c.sentences, page=c.page,
                 metadata=dict(c.metadata),
             )

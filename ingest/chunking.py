@@ -159,7 +159,7 @@ def _make_chunk(doc: Document, heading: str, spans: list[tuple[int, int]]) -> Ch
     start, end = spans[0][0], spans[-1][1]
     text = doc.text[start:end]
     return Chunk(
-        id=chunk_id(doc.source, text),
+        id=chunk_id(doc.source, text, start),
         source=doc.source,
         text=text,
         start=start,

@@ -38,9 +38,13 @@ class Chunk:
         return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
 
 
-def chunk_id(source: str, text: str) -> str:
-    """Content-addressed id: the same text from the same source always gets the same id."""
-    return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()[:32]
+def chunk_id(source: str, text: str, start: int) -> str:
+    """Content-addressed id: the same text at the same offset of the same source always gets the same id.
+
+    The offset is part of it: text that moved (a line added above it) is a new chunk with its new offsets,
+    not the old chunk whose offsets no longer hold.
+    """
+    return hashlib.sha256(f"{source}\x00{start}\x00{text}".encode()).hexdigest()[:32]
 
 
 def content_hash(data: bytes) -> str:

@@ -52,7 +52,7 @@ def assert_well_formed(doc: Document, chunks: list[Chunk], config: ChunkingConfi
     assert len({c.id for c in chunks}) == len(chunks), "duplicate chunk ids"
     for chunk in chunks:
         assert doc.text[chunk.start : chunk.end] == chunk.text
-        assert chunk.id == chunk_id(doc.source, chunk.text)
+        assert chunk.id == chunk_id(doc.source, chunk.text, chunk.start)
         assert chunk.source == doc.source and chunk.title == doc.title
         assert 0 < len(chunk.text) <= config.chunk_size
         assert chunk.text == chunk.text.strip()
@@ -157,24 +157,30 @@ def test_overlap_repeats_text_only_when_asked(article):
 # Ids
 
 
-def test_ids_are_content_hashes_of_source_and_text():
+def test_ids_are_content_hashes_of_source_offset_and_text():
     doc = Document("/docs/a.md", "One sentence here. Another sentence there.", "A")
     [chunk] = chunk_document(doc)
-    assert chunk.id == chunk_id("/docs/a.md", chunk.text)
+    assert chunk.id == chunk_id("/docs/a.md", chunk.text, chunk.start)
     assert re.fullmatch(r"[0-9a-f]{32}", chunk.id)
     again = chunk_document(Document("/docs/a.md", doc.text, "Another title"))
     assert [c.id for c in again] == [chunk.id]
     other_source = chunk_document(Document("/docs/b.md", doc.text, "A"))
     assert other_source[0].id != chunk.id
+    moved = chunk_document(Document("/docs/a.md", "# New\n\n" + doc.text, "A"))
+    assert moved[-1].text == chunk.text and moved[-1].id != chunk.id, "moved text is a new chunk with new offsets"
 
 
-def test_unchanged_sections_keep_their_ids_when_another_section_changes():
+def test_sections_keep_their_ids_when_a_later_section_changes_and_get_new_ones_when_they_move():
     before = "# One\n\nAlpha text stays the same.\n\n# Two\n\nBeta text is the old version.\n"
     after = "# Zero\n\nA brand new section.\n\n" + before.replace("old version", "new version")
     ids_before = {c.section: c.id for c in chunk_document(Document("/d.md", before, "D"))}
     ids_after = {c.section: c.id for c in chunk_document(Document("/d.md", after, "D"))}
-    assert ids_after["One"] == ids_before["One"]  # same text, different offsets: same id
+    # same text at other offsets: a new id, so the stored chunk never keeps offsets that no longer hold
+    assert ids_after["One"] != ids_before["One"]
     assert ids_after["Two"] != ids_before["Two"]
+    edited_below = before.replace("old version", "new version")
+    ids_edited = {c.section: c.id for c in chunk_document(Document("/d.md", edited_below, "D"))}
+    assert ids_edited["One"] == ids_before["One"] and ids_edited["Two"] != ids_before["Two"]
 
 
 def test_ids_are_the_same_in_a_fresh_process_with_another_hash_seed(article_chunks):
