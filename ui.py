@@ -381,5 +381,9 @@ def create_web_app(bot: Assistant | ServedAssistant | None = None) -> FastAPI:
         return app
     limit = f"{int(served.settings.max_upload_mb * 1024)}kb"
     upload_folder = Path(gradio_upload_folder()).resolve()
-    return gr.mount_gradio_app(app, build_ui(served, upload_folder, mode), path="/", css=CSS, js=JS,
-                               max_file_size=limit, footer_links=["api"], ssr_mode=False)
+    demo = build_ui(served, upload_folder, mode)
+    # Under mount_gradio_app Gradio checks no FileData.path: the access guard lets a call name only files
+    # that Gradio's own upload route received (assistant/access.py)
+    app.state.ui_received = lambda path: path in demo.upload_file_set
+    return gr.mount_gradio_app(app, demo, path="/", css=CSS, js=JS, max_file_size=limit, footer_links=["api"],
+                               ssr_mode=False)

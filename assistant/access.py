@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -32,6 +33,9 @@ API_PREFIXES = ("/api/", "/v1/")
 PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",
                           "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 UI_UPLOAD = "/gradio_api/upload"
+UI_CALLS = ("/gradio_api/call/", "/gradio_api/queue/join", "/gradio_api/run/", "/gradio_api/api/")
+UI_CALL_LIMIT = 16 * 2**20  # a UI call carries the conversation so far: generous, but bounded
+NOT_RECEIVED = "those files were not uploaded through this page; add them again"
 COOKIE = "assistant_session"
 LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
@@ -108,12 +112,31 @@ class AccessGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        received = getattr(scope["app"].state, "ui_received", None) if "app" in scope else None
+        if method == "POST" and path.startswith(UI_CALLS) and received is not None:
+            await self._ui_call(scope, receive, send, received)
+            return
         limit = self._body_limit(path)
         declared = headers.get("content-length", "")
         if limit is not None and declared.isdigit() and int(declared) > limit:
             await error_response(413, _too_large(limit), code="too_large")(scope, receive, send)
             return
         await self.app(scope, receive if limit is None else _counting(receive, limit), send)
+
+    async def _ui_call(self, scope: Scope, receive: Receive, send: Send, received) -> None:
+        """A Gradio call may name only files Gradio received by upload (``FileData.path`` is not trusted)."""
+        body = await _read_body(receive, UI_CALL_LIMIT)
+        if body is None:
+            await error_response(413, _too_large(UI_CALL_LIMIT), code="too_large")(scope, receive, send)
+            return
+        try:
+            paths = list(_file_paths(json.loads(body)))
+        except ValueError:
+            paths = []  # not JSON: Gradio answers that itself
+        if not all(received(p) for p in paths):
+            await error_response(400, NOT_RECEIVED, code="file_not_received")(scope, receive, send)
+            return
+        await self.app(scope, _replay(body), send)
 
     def _refusal(self, path: str, method: str, headers: dict[str, str]) -> Response | None:
         if method == "OPTIONS" or path in PUBLIC_PATHS:
@@ -143,6 +166,44 @@ class AccessGuard:
         if path.rstrip("/") == "/api/sources" or path == UI_UPLOAD:
             return self.limits.max_upload
         return self.limits.max_body if is_api(path) or path == "/login" else None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _file_paths(value: object) -> Iterator[str]:
+    """Every ``path`` of a file object in a Gradio payload, at any depth (with or without its ``meta``)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            yield value["path"]
+        for item in value.values():
+            yield from _file_paths(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _file_paths(item)
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -179,9 +179,8 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 @fallback.api_route("/api", methods=ALL_METHODS)
 @fallback.api_route("/v1", methods=ALL_METHODS)
 def unknown_route(request: Request) -> Response:
-    allowed = sorted({m for route in request.app.routes if isinstance(route, APIRoute)
-                      and route.endpoint is not unknown_route and route.matches(request.scope)[0] == Match.PARTIAL
-                      for m in route.methods})
+    routes = [r for r in (*api.routes, *openai_compat.router.routes) if isinstance(r, APIRoute)]
+    allowed = sorted({m for route in routes if route.matches(request.scope)[0] == Match.PARTIAL for m in route.methods})
     if allowed:
         raise ApiError(405, f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}",
                        code="method_not_allowed", headers={"Allow": ", ".join(allowed)})

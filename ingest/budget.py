@@ -49,7 +49,7 @@ def load_within(path: Path, max_bytes: int, source: str | None = None,
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise IngestError(f"{path.name}: cannot read ({exc.strerror})") from exc
     if size > max_bytes:  # the size check needs no child
         return load(path, max_bytes=max_bytes, source=source)
     seconds = budget.seconds_for(size)

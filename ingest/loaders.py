@@ -74,7 +74,7 @@ def load(path: str | Path, max_bytes: int = 50 * 1024 * 1024, source: str | None
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise IngestError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise IngestError(f"{path.name}: cannot read ({exc.strerror})") from exc
     if size > max_bytes:  # refused on its size alone: the file is never read
         raise IngestError(
             f"{path.name}: {size:,} bytes is over the limit of {max_bytes:,} bytes ({max_bytes / 2**20:.3g} MB)"

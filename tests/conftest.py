@@ -21,6 +21,9 @@ DEV_QUESTIONS = Path(__file__).parent / "data" / "dev_questions.jsonl"
 # A small document that is not in the article, for tests that add one and ask about it.
 NOTE_TEXT = "# Zorblat Lighthouse\n\nThe Zorblat Lighthouse was built in 1911 by the harbour guild of Quellport.\n"
 NOTE_QUESTION = "When was the Zorblat Lighthouse built?"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never `playwright install`
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Set by scripts/test.sh for its second pass: the store tests again, against a `chroma run` server.
 CHROMA_URL = os.environ.get("ASSISTANT_CHROMA_URL") or None
 
@@ -77,3 +80,24 @@ def tmp_files(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "files"
     folder.mkdir()
     yield folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from assistant.records import Answer, Citation, Context
+from assistant.uploads import stored_name
 from tests.serving_helpers import OFF_TOPIC, QUESTION
 from ui import EXAMPLES, render_answer, render_draft, render_sources
 
@@ -18,9 +18,6 @@ pytest_plugins = ["tests.serving_helpers"]  # the `live` server fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVIL = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 EVIL_DOC = f"# Quux notes\n\nThe Quuxwidget {EVIL} was patented in 1921 by Mabel Quux.\n"
 
@@ -123,36 +120,16 @@ def test_sources_tab_ingests_and_removes(gradio, live, tmp_path):
     doc.write_text("# Tab notes\n\nThe Velmora canal opened in 1788 after nine years of digging.\n", encoding="utf-8")
     table, _, status, _ = gradio.predict([handle_file(str(doc))], api_name="/ingest")
     assert "Added 1" in status
-    [row] = [r for r in table["data"] if r[0] == "tab_notes.md"]
-    assert (live.data_dir / "uploads" / "tab_notes.md").exists()
+    name = stored_name("tab notes.md")
+    [row] = [r for r in table["data"] if r[0] == name]
+    assert (live.data_dir / "uploads" / name).exists()
     assert "1788" in live.served.ask("When did the Velmora canal open?").answer
     table, _, status = gradio.predict(row[-1], api_name="/remove")
-    assert "Removed tab_notes.md" in status and all(r[0] != "tab_notes.md" for r in table["data"])
-    assert not (live.data_dir / "uploads" / "tab_notes.md").exists()
+    assert f"Removed {name}" in status and all(r[0] != name for r in table["data"])
+    assert not (live.data_dir / "uploads" / name).exists()
 
 
 # ---------------------------------------------------------------- a real browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
 
 
 def _shot(page, name: str) -> Path:
@@ -271,3 +248,17 @@ def test_browser_embed_page_works_under_its_csp_and_the_csp_blocks_inline_script
             document.head.append(inline);
         }""")
     assert page.evaluate("window.__inline") is None and "script-src" in refused.value.text
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_shows_apostrophes_ampersands_and_brackets_as_typed(page, live):
+    question = "What's the Strategic Mechanism's aim & <purpose> in \"2022\"?"
+    _ask_in_ui(page, f"{live.url}/", question)
+    page.locator("#chat a.cite-ref, #chat .abstained").first.wait_for()
+    chat = page.locator("#chat").inner_text()
+    assert question in chat, chat[:500]
+    for entity in ("&#x27;", "&#39;", "&amp;", "&lt;", "&gt;", "&quot;", "\\'"):
+        assert entity not in chat, entity
+    assert page.locator("#chat purpose").count() == 0, "typed brackets are text, never markup"
+    _shot(page, "ui-apostrophes.png")
