@@ -100,3 +100,14 @@ def strict(live) -> Iterator[Live]:
     yield _shared["strict"]
     if "strict" in _shared:
         _shared.pop("strict").stop()
+
+
+@pytest.fixture
+def served(article_assistant) -> Iterator[Live]:
+    """The HTTP API over ``article_assistant`` on a real uvicorn server (its own store, unlike ``live``)."""
+    from assistant.api import create_api
+
+    shared = ServedAssistant(article_assistant)
+    server = start(create_api(shared), shared)
+    yield server
+    server.stop()

@@ -10,20 +10,18 @@ legitimately added) and that the article still answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from assistant.api import create_api
 from assistant.service import QuestionError
-from assistant.serving import ServedAssistant
 from ingest.loaders import MAX_UNZIPPED_BYTES, SUPPORTED_SUFFIXES, load
-from tests.serving_helpers import Live, start
 from tests.test_cli import cli, words
 from tests.test_loaders import make_pdf, make_zip_bomb
+
+pytest_plugins = ["tests.serving_helpers"]  # the `served` fixture
 
 ARTICLE_QUESTION = "How many F-16 fighter jets and modernization kits did Turkey request?"
 Snapshot = tuple[int, list]
@@ -60,15 +58,6 @@ def upload(client: httpx.Client, name: str, data: bytes) -> httpx.Response:
 
 def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-
-
-@pytest.fixture
-def served(article_assistant) -> Iterator[Live]:
-    """The HTTP API over ``article_assistant`` on a real uvicorn server (its own store, unlike ``live``)."""
-    shared = ServedAssistant(article_assistant)
-    server = start(create_api(shared), shared)
-    yield server
-    server.stop()
 
 
 # ---------------------------------------------------------------- questions

@@ -7,21 +7,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from assistant import upkeep
-from assistant.api import create_api
 from assistant.serving import ServedAssistant
 from assistant.uploads import UploadArea, file_hash
 from store import consistency
 from tests.conftest import CHROMA_URL, ROOT
-from tests.serving_helpers import Live, start
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["tests.serving_helpers"]  # the `served` fixture
 
 OLD = "# Evolve\n\nThe Evolve harbour crane lifts twelve tonnes.\n"
 NEW = "# Evolve\n\n" + "".join(f"Revision paragraph {i} says the Evolve crane was rebuilt in {1900 + i}.\n\n"
@@ -169,14 +167,6 @@ def test_a_source_whose_offsets_no_longer_hold_is_found_and_ingested_again(make_
 
 
 # ---------------------------------------------------------------- names
-
-
-@pytest.fixture
-def served(article_assistant) -> Iterator[Live]:
-    shared = ServedAssistant(article_assistant)
-    server = start(create_api(shared), shared)
-    yield server
-    server.stop()
 
 
 def test_distinct_upload_names_never_overwrite_each_other(served):
