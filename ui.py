@@ -122,6 +122,9 @@ def render_note(citation: Citation, contexts: list[Context], anchor: str, open_:
     where = " · ".join(html.escape(x) for x in (citation.title, citation.section, citation.published or "") if x)
     url = _safe_url(citation.url)
     link = f' · <a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">source</a>' if url else ""
+    if citation.link and citation.link.startswith("/api/sources/"):  # ours: the stored original at the quote
+        link += (f' · <a class="cite-open" href="{html.escape(citation.link)}" target="_blank" '
+                 f'rel="noopener">open at the citation</a>')
     page = f" · p. {citation.page}" if citation.page else ""
     meta = (f"{html.escape(Path(citation.source).name)}{page} · chars {citation.start}–{citation.end}{link}")
     return (
@@ -238,9 +241,15 @@ def make_rate(served: ServedAssistant):
 
 def _source_rows(served: ServedAssistant) -> tuple[list[list], Any]:
     infos = served.sources()
-    rows = [[i.name, i.title, i.chunks, i.ingested_at, i.id] for i in infos]
+    rows = [[i.name, i.title, i.kind.lstrip(".") or "?", _extent(i), i.chunks, i.ingested_at,
+             "; ".join(i.warnings), i.id] for i in infos]
     choices = [(f"{i.name} — {i.title}", i.id) for i in infos]
     return rows, gr.update(choices=choices, value=None)
+
+
+def _extent(info) -> str:
+    pages = f"{info.pages} pages, " if info.pages else ""
+    return f"{pages}{info.sections} section{'s' if info.sections != 1 else ''}"
 
 
 def make_ingest(served: ServedAssistant, upload_folder: Path):
@@ -340,7 +349,8 @@ def build_ui(served: ServedAssistant, upload_folder: Path, mode: str = "full") -
             with gr.Column(scale=2), gr.Accordion("Sources of the last answer", open=True):
                 panel = gr.HTML(render_sources(None), elem_id="sources-panel")
         with gr.Tab("Sources"):
-            table = gr.Dataframe(headers=["file", "title", "chunks", "ingested", "id"], interactive=False)
+            table = gr.Dataframe(headers=["file", "title", "type", "pages / sections", "chunks", "ingested",
+                                          "warnings", "id"], interactive=False)
             pick = gr.Dropdown(label="Remove a document", choices=[], visible=mode == "full")
             if mode == "full":
                 _source_editing(served, upload_folder, table, pick)

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ UI_CALLS = ("/gradio_api/call/", "/gradio_api/queue/join", "/gradio_api/run/", "
 UI_CALL_LIMIT = 16 * 2**20  # a UI call carries the conversation so far: generous, but bounded
 NOT_RECEIVED = "those files were not uploaded through this page; add them again"
 COOKIE = "assistant_session"
+_ORIGINAL = re.compile(r"^/api/sources/[^/]+/file$")
 LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 
@@ -155,8 +157,8 @@ class AccessGuard:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self.sessions.key_matches(token.strip()):
             return True
-        if is_api(path):
-            return False  # the API takes keys only: a cookie must not let another site call it
+        if is_api(path) and not (method in ("GET", "HEAD") and _ORIGINAL.match(path)):
+            return False  # the API takes keys only (a cookie may read a cited original: the UI links to it)
         session = _cookie(headers.get("cookie", ""), COOKIE)
         if not session or not self.sessions.valid(session):
             return False

@@ -174,14 +174,7 @@ def shown_text(quote: str) -> str:
 def build_answer(
     chosen: Sequence[Candidate], hits: Sequence[Hit], standalone: str
 ) -> Answer:
-    citations = [
-        Citation(
-            n=n, source=c.chunk.source, title=c.chunk.title, section=c.chunk.section, quote=c.text,
-            chunk_id=c.chunk.id, start=c.start, end=c.end, page=c.chunk.page,
-            url=c.chunk.metadata.get("url"), published=c.chunk.metadata.get("published"),
-        )
-        for n, c in enumerate(chosen, start=1)
-    ]
+    citations = [Citation.of_chunk(n, c.chunk, c.start, c.end, c.text) for n, c in enumerate(chosen, start=1)]
     text = " ".join(f"{shown_text(c.text)} [{n}]" for n, c in enumerate(chosen, start=1))
     return Answer(
         answer=text, abstained=False, citations=citations, contexts=contexts_of(hits),

@@ -87,6 +87,30 @@ def upload_sources(files: Annotated[list[UploadFile], File(min_length=1, descrip
     return served.ingest_uploads([(f.filename or "", f.file) for f in files])
 
 
+ORIGINAL_TYPES = {".pdf": "application/pdf", ".html": "text/html", ".htm": "text/html", ".md": "text/markdown",
+                  ".markdown": "text/markdown", ".txt": "text/plain",
+                  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+@api.get("/api/sources/{source_id}/file", tags=["sources"], response_class=FileResponse,
+         responses={200: {"content": {t: {} for t in sorted(set(ORIGINAL_TYPES.values()))},
+                          "description": "The stored original"},
+                    404: {"model": ErrorBody, "description": "No such source, or its file is gone"}})
+def source_file(source_id: Annotated[str, FastApiPath(min_length=1, max_length=64)], served: Served) -> FileResponse:
+    """The stored original of a source, as citations link to it (`#page=N` for PDFs, `#anchor` for HTML).
+
+    HTML is served sandboxed (no script of the page runs, and it gets no access to this origin).
+    """
+    path = served.original(source_id)
+    media = ORIGINAL_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'; "
+               "img-src 'self' data:; style-src 'unsafe-inline'", "Cache-Control": "private, no-cache"}
+    if media.startswith("text/"):
+        media += "; charset=utf-8"
+    return FileResponse(path, media_type=media, headers=headers, content_disposition_type="inline",
+                        filename=path.name)
+
+
 @api.delete("/api/sources/{source_id}", tags=["sources"], response_model=SourceInfo,
             responses={404: {"model": ErrorBody, "description": "No such source"}})
 def delete_source(source_id: Annotated[str, FastApiPath(min_length=1, max_length=1000)],

@@ -82,11 +82,7 @@ def _number(kept: Sequence[VerifiedSentence]) -> tuple[list[Citation], list[str]
         key = (s.chunk.source, s.start)
         if key not in numbers:
             numbers[key] = len(numbers) + 1
-            citations.append(Citation(
-                n=numbers[key], source=s.chunk.source, title=s.chunk.title, section=s.chunk.section,
-                quote=s.quote, chunk_id=s.chunk.id, start=s.start, end=s.end, page=s.chunk.page,
-                url=s.chunk.metadata.get("url"), published=s.chunk.metadata.get("published"),
-            ))
+            citations.append(Citation.of_chunk(numbers[key], s.chunk, s.start, s.end, s.quote))
         sentence = s.text if s.text.endswith((".", "!", "?")) else s.text + "."
         parts.append(f"{sentence} [{numbers[key]}]")
     return citations, parts

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from ingest.records import Chunk
+
+
+def source_id(source: str) -> str:
+    """The stable short id of a stored source (``DELETE /api/sources/{id}``, ``/api/sources/{id}/file``)."""
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def source_link(chunk: Chunk, offset: int) -> str:
+    """Where the server opens the stored original at an offset of this chunk: its PDF page, or the HTML
+    section's anchor."""
+    base = f"/api/sources/{source_id(chunk.source)}/file"
+    page = chunk.page_at(offset)
+    if page is not None:
+        return f"{base}#page={page}"
+    anchor = chunk.metadata.get("anchor")
+    return f"{base}#{anchor}" if anchor else base
 
 
 class Message(BaseModel):
@@ -33,6 +52,16 @@ class Citation(BaseModel):
     page: int | None = None
     url: str | None = None
     published: str | None = None
+    link: str | None = Field(None, description=(
+        "Opens the stored original at the citation, on this server (same auth as the API): "
+        "/api/sources/{id}/file, with #page=N for a PDF or #anchor of the section for an HTML page."))
+
+    @classmethod
+    def of_chunk(cls, n: int, chunk: Chunk, start: int, end: int, quote: str) -> Citation:
+        """The citation of ``quote`` (``chunk``'s source text from ``start`` to ``end``)."""
+        return cls(n=n, source=chunk.source, title=chunk.title, section=chunk.section, quote=quote,
+                   chunk_id=chunk.id, start=start, end=end, page=chunk.page_at(start), url=chunk.metadata.get("url"),
+                   published=chunk.metadata.get("published"), link=source_link(chunk, start))
 
 
 class Context(BaseModel):

@@ -8,7 +8,6 @@ dependencies every protected router uses (``bearer``, ``Served``) live here too.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -23,7 +22,7 @@ from pydantic import BaseModel, Field
 from assistant.api_errors import ApiError, error_of
 from assistant.ingestion import ProgressCallback
 from assistant.llm import LLMError
-from assistant.records import Answer
+from assistant.records import Answer, source_id
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.uploads import UploadArea, UploadRefused, stored_names
@@ -44,6 +43,11 @@ class SourceInfo(BaseModel):
     chunks: int
     ingested_at: str
     uploaded: bool = Field(description="Stored under data_dir/uploads by an upload.")
+    kind: str = Field("", description="File type: .md, .txt, .html, .pdf, .docx, ...")
+    pages: int | None = Field(None, description="PDFs: pages with text.")
+    sections: int = Field(0, description="Sections its chunks come from.")
+    warnings: list[str] = Field(default_factory=list, description="What the loader could not read faithfully.")
+    link: str = Field(description="The stored original: GET it with the same auth as the API.")
 
 
 class FailedFile(BaseModel):
@@ -69,10 +73,6 @@ class Health(BaseModel):
     model: str
     answer_backend: str = "extractive"
     llm_reachable: bool | None = None  # None: no language model configured
-
-
-def source_id(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 class ServedAssistant:
@@ -130,8 +130,19 @@ class ServedAssistant:
 
     def _info(self, entry: SourceEntry) -> SourceInfo:
         path = Path(entry.source)
-        return SourceInfo(id=source_id(entry.source), source=entry.source, name=path.name, title=entry.title,
-                          chunks=entry.chunks, ingested_at=entry.ingested_at, uploaded=self.area.holds(path))
+        sid = source_id(entry.source)
+        return SourceInfo(id=sid, source=entry.source, name=path.name, title=entry.title, chunks=entry.chunks,
+                          ingested_at=entry.ingested_at, uploaded=self.area.holds(path),
+                          kind=entry.kind or path.suffix.lower(), pages=entry.pages, sections=entry.sections,
+                          warnings=list(entry.warnings), link=f"/api/sources/{sid}/file")
+
+    def original(self, key: str) -> Path:
+        """The stored file of a source (by id), for the route that opens citations; ApiError 404 if none."""
+        entry = next((e for e in self.bot.sources() if source_id(e.source) == key), None)
+        path = Path(entry.source) if entry else None
+        if path is None or not path.is_file():
+            raise ApiError(404, f"no stored file for source {key!r}", code="not_found")
+        return path
 
     def ingest_uploads(self, files: Sequence[tuple[str, BinaryIO]],
                        progress: ProgressCallback | None = None) -> UploadReport:

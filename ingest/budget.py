@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 IN_PROCESS = frozenset({".md", ".markdown", ".txt"})
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["ingest.loaders", "pypdf", "docx", "bs4"])
+_CONTEXT.set_forkserver_preload(["ingest.loaders", "ingest.pdf_loader", "ingest.html_loader", "pypdfium2", "docx",
+                                 "markdownify", "lxml.html"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from ingest.records import Chunk, Document, chunk_id
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# A fenced code block: one "sentence" (its inner lines, verbatim), never split by the sentence splitter
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)\n?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
 # pysbd marks up text with these symbols internally and mangles sentences that already hold them;
 # they are swapped for a neutral letter of the same length before segmenting (offsets do not move).
@@ -99,8 +101,11 @@ def sections(doc: Document) -> Iterator[tuple[str, int, int]]:
         yield FRONT_MATTER_SECTION, match.start(1), match.end(1)
     heading, start = LEAD_SECTION, body_start
     pos = body_start
+    fenced = False
     for line in doc.text[body_start:].splitlines(keepends=True):
-        found = _HEADING.match(line.rstrip("\r\n"))
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+        found = None if fenced else _HEADING.match(line.rstrip("\r\n"))
         if found:
             yield heading, start, pos
             heading, start = found.group(2).strip(), pos + len(line)
@@ -123,6 +128,21 @@ def chunk_document(doc: Document, config: ChunkingConfig | None = None) -> list[
 
 
 def _sentences_of_section(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Sentence spans of a section; a fenced code block is one span (cut at line ends if over ``limit``)."""
+    spans: list[tuple[int, int]] = []
+    section = text[start:end]
+    pos = 0
+    for fence in [*_FENCE.finditer(section), None]:
+        prose_end = fence.start() if fence else len(section)
+        spans.extend(_prose_spans(text, start + pos, start + prose_end, limit))
+        if fence:
+            code = _trim(text, start + fence.start(2), start + fence.end(2))
+            spans.extend(_split_lines(code, text, limit) if code[1] > code[0] else [])
+            pos = fence.end()
+    return spans
+
+
+def _prose_spans(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     section = text[start:end]
     pos = 0
@@ -132,6 +152,19 @@ def _sentences_of_section(text: str, start: int, end: int, limit: int) -> list[t
             spans.extend(_split_long(span, text, limit))
         pos = match.end() if match else pos
     return spans
+
+
+def _split_lines(span: tuple[int, int], text: str, limit: int) -> list[tuple[int, int]]:
+    """A code block longer than ``limit``: pieces of whole lines (a single over-long line is cut hard)."""
+    start, end = span
+    pieces = []
+    while end - start > limit:
+        cut = text.rfind("\n", start + 1, start + limit)
+        cut = cut if cut > start else start + limit
+        pieces.append((start, cut))
+        start = cut + 1 if text[cut : cut + 1] == "\n" else cut
+    pieces.append((start, end))
+    return [p for p in pieces if p[1] > p[0]]
 
 
 def _pack(spans: list[tuple[int, int]], config: ChunkingConfig) -> Iterator[list[tuple[int, int]]]:
@@ -168,8 +201,20 @@ def _make_chunk(doc: Document, heading: str, spans: list[tuple[int, int]]) -> Ch
         section=heading,
         sentences=tuple(spans),
         page=_page_at(doc, start),
-        metadata=dict(doc.metadata),
+        metadata=_metadata(doc, heading, start, end),
     )
+
+
+def _metadata(doc: Document, heading: str, start: int, end: int) -> dict[str, str]:
+    """The document's metadata, the anchor of the chunk's section, and the page breaks inside the chunk."""
+    metadata = dict(doc.metadata)
+    anchor = dict(doc.anchors).get(heading)
+    if anchor:
+        metadata["anchor"] = anchor
+    breaks = [f"{at}:{page}" for at, page in doc.page_starts if start < at < end]
+    if breaks:
+        metadata["page_breaks"] = ",".join(breaks)
+    return metadata
 
 
 def _page_at(doc: Document, offset: int) -> int | None:

@@ -131,58 +131,23 @@ def _plain(source: str, data: bytes) -> Document:
 
 
 def _html(source: str, data: bytes) -> Document:
-    from bs4 import BeautifulSoup
+    from ingest.html_loader import load_html
 
-    soup = BeautifulSoup(decode_text(Path(source).name, data), "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
-        tag.decompose()
-    blocks: list[str] = []
-    for el in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td"]):
-        if el.find_parent(["p", "li", "pre", "blockquote", "td"]):
-            continue  # nested block: its text is part of the parent's
-        words = " ".join(el.get_text(" ").split())
-        if not words:
-            continue
-        blocks.append(f"{'#' * int(el.name[1])} {words}" if el.name[0] == "h" else words)
-    if not blocks:  # no block markup at all: fall back to the visible text
-        blocks = [" ".join(line.split()) for line in soup.get_text("\n").splitlines() if line.strip()]
-    title_tag = soup.find("title")
-    title = " ".join(title_tag.get_text().split()) if title_tag else ""
-    text = "\n\n".join(blocks)
-    return Document(source, text, title or Path(source).stem, content_hash=content_hash(data))
+    return load_html(source, decode_text(Path(source).name, data), data, Path(source).stem)
 
 
 def _pdf(source: str, data: bytes) -> Document:
-    from pypdf import PdfReader
+    from ingest.pdf_loader import PdfError, load_pdf
 
-    name = Path(source).name
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except MemoryError:
-        raise
-    except Exception as exc:  # pypdf raises many types for broken files
-        raise IngestError(f"{name}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    parts: list[str] = []
-    page_starts: list[tuple[int, int]] = []
-    offset = 0
-    for number, page_text in enumerate(pages, start=1):
-        if not page_text:
-            continue
-        page_starts.append((offset, number))
-        parts.append(page_text)
-        offset += len(page_text) + 2
-    if not parts:
-        raise IngestError(f"{name}: the PDF has no extractable text (is it a scan?)")
-    return Document(
-        source, "\n\n".join(parts), str(meta_title) or Path(source).stem,
-        page_starts=tuple(page_starts), content_hash=content_hash(data),
-    )
+        return load_pdf(source, data, Path(source).stem)
+    except PdfError as exc:
+        raise IngestError(f"{Path(source).name}: {exc}") from exc
 
 
 def _docx(source: str, data: bytes) -> Document:
     import docx
+    import docx.table
 
     name = Path(source).name
     try:
@@ -196,14 +161,50 @@ def _docx(source: str, data: bytes) -> Document:
         raise IngestError(f"{name}: not a readable DOCX ({type(exc).__name__}: {exc})") from exc
     headings = _heading_levels(document)
     blocks: list[str] = []
-    for para in document.paragraphs:
-        words = " ".join(para.text.split())
-        if not words:
+    for item in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(item, docx.table.Table):
+            blocks.append(_table_rows(item))
             continue
-        level = headings.get(_style_id(para))
-        blocks.append(f"{'#' * level} {words}" if level else words)
+        words = " ".join(item.text.split())
+        if words:
+            level = headings.get(_style_id(item))
+            blocks.append(f"{'#' * level} {words}" if level else words)
+    notes = _footnotes(document)
+    if notes:
+        blocks += ["# Footnotes", *notes]
     title = document.core_properties.title or Path(source).stem
-    return Document(source, "\n\n".join(blocks), title, content_hash=content_hash(data))
+    return Document(source, "\n\n".join(b for b in blocks if b), title, content_hash=content_hash(data))
+
+
+def _table_rows(table) -> str:
+    """One line per row, cells joined by " | " (a merged cell is written once)."""
+    rows = []
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            text = " ".join(cell.text.split())
+            if text and (not cells or cells[-1] != text):
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def _footnotes(document) -> list[str]:
+    """The footnotes part (python-docx has no API for it): "Footnote N: text" for each real footnote."""
+    from docx.oxml.ns import qn
+    from lxml import etree
+
+    part = next((p for p in document.part.package.iter_parts() if str(p.partname) == "/word/footnotes.xml"), None)
+    if part is None:
+        return []
+    notes = []
+    for note in etree.fromstring(part.blob).iter(qn("w:footnote")):
+        number = note.get(qn("w:id"))
+        text = " ".join("".join(t.text or "" for t in note.iter(qn("w:t"))).split())
+        if number and number.isdigit() and int(number) > 0 and text:
+            notes.append(f"Footnote {number}: {text}")
+    return notes
 
 
 def _heading_levels(document) -> dict[str, int]:

@@ -17,6 +17,10 @@ class Document:
     # (start offset, page number) of each page, for PDFs; empty otherwise.
     page_starts: tuple[tuple[int, int], ...] = ()
     content_hash: str = ""
+    # (heading text, anchor) pairs: where a link can open the original at a section (HTML ids)
+    anchors: tuple[tuple[str, str], ...] = ()
+    # what the loader could not read faithfully, in words for the user ("page 3 has no text")
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,16 @@ class Chunk:
 
     def sentence_texts(self) -> list[str]:
         return [self.text[s - self.start : e - self.start] for s, e in self.sentences]
+
+    def page_at(self, offset: int) -> int | None:
+        """The page an offset of this chunk is on: a chunk that crosses a page break keeps where it does
+        (``metadata["page_breaks"]``, "offset:page,..."), so a quote cites the page it is printed on."""
+        page = self.page
+        for pair in filter(None, self.metadata.get("page_breaks", "").split(",")):
+            at, _, number = pair.partition(":")
+            if offset >= int(at):
+                page = int(number)
+        return page
 
 
 def chunk_id(source: str, text: str, start: int) -> str:

@@ -147,7 +147,11 @@ class Collection:
                 status = self.status_in(entries, doc, chunking)
                 old = entries.get(doc.source)
                 ids = tuple(c.id for c in chunks)
-                entries[doc.source] = SourceEntry(doc.source, doc.title, doc.content_hash, ids, _now(), chunking)
+                entries[doc.source] = SourceEntry(
+                    doc.source, doc.title, doc.content_hash, ids, _now(), chunking,
+                    kind=Path(doc.source).suffix.lower(), pages=len(doc.page_starts) or None,
+                    sections=len({c.section for c in chunks}), warnings=doc.warnings,
+                )
                 if old:
                     stale.extend(set(old.chunk_ids) - set(ids))
                 results.append(PutResult(doc.source, status, len(chunks)))

@@ -23,6 +23,10 @@ class SourceEntry:
     chunk_ids: tuple[str, ...]
     ingested_at: str
     chunking: str = ""  # the chunking settings its chunks were cut with; other settings mean re-chunk
+    kind: str = ""  # the file type (".pdf", ".html", ...)
+    pages: int | None = None  # PDFs: the pages that have text
+    sections: int = 0  # headed sections among its chunks
+    warnings: tuple[str, ...] = ()  # what the loader could not read faithfully
 
     @property
     def chunks(self) -> int:
@@ -53,7 +57,8 @@ def _payload(entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple
 
 def _entries(raw: dict) -> dict[str, SourceEntry]:
     return {
-        src: SourceEntry(**{**entry, "chunk_ids": tuple(entry["chunk_ids"])})
+        src: SourceEntry(**{**entry, "chunk_ids": tuple(entry["chunk_ids"]),
+                            "warnings": tuple(entry.get("warnings", ()))})
         for src, entry in raw.get("sources", {}).items()
     }
 
