@@ -232,7 +232,7 @@ def test_a_zip_bomb_named_docx_is_refused_by_ingest_and_upload(article_assistant
 
 
 @pytest.mark.parametrize("cut", ["half", "no_trailer", "header_only"])
-def test_a_pdf_that_pypdf_cannot_read_is_refused(article_assistant, served, tmp_files: Path, cut):
+def test_a_pdf_that_cannot_be_read_is_refused(article_assistant, served, tmp_files: Path, cut):
     whole = make_pdf(["Aardvarks dig burrows at night.", "Zebras have black and white stripes."])
     data = {"half": whole[: len(whole) // 2], "no_trailer": whole[: whole.rindex(b"trailer")],
             "header_only": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"}[cut]
