@@ -119,8 +119,14 @@ def assert_citations_sound(answer: Answer, docs: Sequence[Document], chunks: Seq
         assert c.quote and c.quote == c.quote.strip()
         assert (c.start, c.end) in chunk.sentences, "the span is not a sentence of the cited chunk"
         assert chunk.start <= c.start < c.end <= chunk.end
-        assert (c.source, c.title, c.section, c.page) == (chunk.source, chunk.title, chunk.section, chunk.page)
+        assert (c.source, c.title, c.section) == (chunk.source, chunk.title, chunk.section)
+        assert c.page == chunk.page_at(c.start) == _page_of(doc, c.start), "the page the quote is printed on"
         assert (c.url, c.published) == (doc.metadata.get("url"), doc.metadata.get("published"))
+
+
+def _page_of(doc: Document, offset: int) -> int | None:
+    pages = [page for start, page in doc.page_starts if start <= offset]
+    return pages[-1] if pages else (doc.page_starts[0][1] if doc.page_starts else None)
 
 
 def sentence_vectors(embedder, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
@@ -255,3 +261,48 @@ def test_bracketed_numbers_in_a_document_are_not_mistaken_for_markers():
     question = profile("How much did the harbour grow?")
     answer = build_answer(candidates(hits, question, np.ones(2, dtype=np.float32), vectors), hits, question.text)
     assert_citations_sound(answer, [doc], chunks)
+
+
+# ---------------------------------------------------------------- the loaders of parsed formats
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöü", min_size=1, max_size=9)
+_INLINE = st.sampled_from(["b", "em", "code", "a", "span", "i"])
+
+
+@st.composite
+def html_pages(draw) -> tuple[str, list[str], list[str]]:
+    """A page of headings, paragraphs with inline markup inside words' runs, and <pre> blocks."""
+    parts, sentences, codes = ["<html><body><nav>Prev Next</nav><div class='body'>"], [], []
+    for i in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["h2", "p", "p", "pre"]))
+        words = draw(st.lists(_WORDS, min_size=2, max_size=12))
+        if kind == "pre":
+            code = "\n".join(f"$ run {w} --flag" for w in words[:4])
+            parts.append(f"<pre>{code}</pre>")
+            codes.append(code)
+            continue
+        tag = draw(_INLINE)
+        marked = [f"<{tag}>{w}</{tag}>" if j % 3 == 1 else w for j, w in enumerate(words)]
+        text = " ".join(marked)
+        parts.append(f"<h2 id='s{i}'>{text}</h2>" if kind == "h2" else f"<p>{text.capitalize()}.</p>")
+        sentences.append(" ".join(words))
+    parts.append("</div><div class='navfooter'>Home Up</div></body></html>")
+    return "".join(parts), sentences, codes
+
+
+@PURE
+@given(html_pages(), configs)
+def test_property_html_pages_load_with_joined_words_verbatim_code_and_sound_offsets(page, config):
+    from ingest.html_loader import load_html
+
+    html, sentences, codes = page
+    doc = load_html("/gen/p.html", html, html.encode(), "p")
+    lowered = doc.text.lower()
+    for sentence in sentences:
+        assert sentence in lowered, (sentence, doc.text)
+    for code in codes:
+        assert f"```\n{code}\n```" in doc.text
+    assert "Prev Next" not in doc.text and "Home Up" not in doc.text
+    for chunk in chunk_document(doc, config):
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert all(chunk.start <= a < b <= chunk.end for a, b in chunk.sentences)

@@ -262,3 +262,14 @@ def test_browser_shows_apostrophes_ampersands_and_brackets_as_typed(page, live):
         assert entity not in chat, entity
     assert page.locator("#chat purpose").count() == 0, "typed brackets are text, never markup"
     _shot(page, "ui-apostrophes.png")
+
+
+def test_a_citation_note_links_to_the_stored_original_at_the_citation():
+    quote = "Lanterns are polished nightly."
+    citation = Citation(n=1, source="/docs/l.pdf", title="L", section="S", quote=quote, chunk_id="c1", start=0,
+                        end=len(quote), page=7, link="/api/sources/abc123/file#page=7")
+    html = render_answer(Answer(answer=f"{quote} [1]", abstained=False, citations=[citation]), "t")
+    assert 'class="cite-open" href="/api/sources/abc123/file#page=7"' in html and "p. 7" in html
+    foreign = citation.model_copy(update={"link": "javascript:alert(1)"})
+    html = render_answer(Answer(answer=f"{quote} [1]", abstained=False, citations=[foreign]), "t")
+    assert "cite-open" not in html and "javascript:" not in html
