@@ -10,6 +10,7 @@ bench/results/pdf_extractors.json.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time
 
@@ -22,7 +23,8 @@ KNOWN = {  # sentence -> page it is printed on (checked by tests/test_real_docum
     "auto-multiple-choice.en.pdf": {"Writing a questionnaire in Arabic is a little special.": 20,
                                     "You can include other files with:": 20},
 }
-HEADERS = {"libtasn1.pdf": r"Chapter \d+: [^\n]* \d+", "auto-multiple-choice.en.pdf": r"Auto Multiple Choice [ivxlcdm\d]+"}
+HEADERS = {"libtasn1.pdf": r"Chapter \d+: [^\n]* \d+",
+           "auto-multiple-choice.en.pdf": r"Auto Multiple Choice [ivxlcdm\d]+"}
 
 
 def pypdf_pages(data: bytes) -> list[str]:
@@ -52,7 +54,7 @@ def loader_pages(data: bytes) -> list[str]:
     doc = load_pdf("x.pdf", data, "x")
     starts = [*doc.page_starts, (len(doc.text) + 2, 0)]
     pages = [""] * (max(p for _, p in doc.page_starts) + 1)
-    for (start, page), (end, _) in zip(starts, starts[1:], strict=False):
+    for (start, page), (end, _) in itertools.pairwise(starts):
         pages[page - 1] = doc.text[start : end - 2]
     return pages
 
