@@ -1,7 +1,8 @@
 """Answer-quality evaluation over a question set (the format of tests/data/dev_questions.jsonl).
 
 Each line: ``question``, optional ``history``, ``must`` (groups of alternatives; the answer must
-contain one of each group), ``evidence`` (verbatim supporting text), or ``abstain: true``.
+contain one of each group), ``evidence`` (verbatim supporting text), optional ``page`` (PDFs: the page
+the evidence is on; ``page_cited`` counts answers that cite it), or ``abstain: true``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class QuestionResult:
     backend: str = "extractive"
     generated_kept: int = 0  # generated sentences that passed verification
     generated_dropped: int = 0
+    page_cited: bool | None = None  # PDFs: a citation names the page the evidence is on (row "page")
 
 
 @dataclass
@@ -104,6 +106,8 @@ def score_question(row: dict, answer: Answer, seconds: float, texts: SourceTexts
     cited = {c.chunk_id for c in answer.citations}
     cited_text = " ".join(normalize(ctx.text) for ctx in answer.contexts if ctx.chunk_id in cited)
     result.supported = bool(evidence) and any(e in cited_text for e in evidence)
+    if row.get("page") is not None:
+        result.page_cited = not answer.abstained and any(c.page == row["page"] for c in answer.citations)
     return result
 
 
@@ -127,6 +131,9 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     if generated:
         totals["generated_sentences_kept"] = sum(r.generated_kept for r in results) / generated
         totals["answers_from_model"] = _share([r.backend != "extractive" for r in answered])
+    paged = [r for r in answerable if r.page_cited is not None]
+    if paged:
+        totals["page_cited"] = _share([bool(r.page_cited) for r in paged])
     seconds = sorted(r.seconds for r in results)
     totals["latency_p50_ms"] = 1000 * _percentile(seconds, 50)
     totals["latency_p95_ms"] = 1000 * _percentile(seconds, 95)
