@@ -218,3 +218,33 @@ def test_citations_link_to_the_page_or_section_and_the_link_serves_the_original(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert infos["libtasn1.pdf"]["kind"] == ".pdf" and infos["libtasn1.pdf"]["pages"] == 36
     assert infos["gittutorial.html"]["sections"] >= 5 and infos["gittutorial.html"]["pages"] is None
+
+
+def _two_column_pdf(path: Path) -> Path:
+    """One page whose content stream interleaves the lines of two columns, as some generators write them."""
+    left = ["The left column starts here and", "continues on its second line and", "ends on the third line."]
+    right = ["The right column begins here and", "goes on with a second line and", "finishes on its third line."]
+    ops = " ".join(["BT /F1 10 Tf", *(f"1 0 0 1 {x} {720 - 14 * i} Tm ({text}) Tj" for i, pair in
+                                      enumerate(zip(left, right, strict=True)) for x, text in zip((72, 320), pair,
+                                                                                                  strict=True)), "ET"])
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+               "/Contents 5 0 R >>", f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream"]
+    out, offsets = io.BytesIO(), []
+    out.write(b"%PDF-1.4\n")
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    out.write("".join(f"{o:010d} 00000 n \n" for o in offsets).encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_a_two_column_page_is_read_a_column_at_a_time(tmp_files):
+    text = load(_two_column_pdf(tmp_files / "columns.pdf")).text
+    assert text == ("The left column starts here and continues on its second line and ends on the third line.\n\n"
+                    "The right column begins here and goes on with a second line and finishes on its third line.")
