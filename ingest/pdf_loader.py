@@ -26,8 +26,10 @@ from ingest.records import Document, content_hash
 
 SOFT_HYPHENS = ("\x02", "\ufffe", "\u00ad")
 _DIGITS = re.compile(r"\d+")
-_ROMAN_END = re.compile(r"\b[ivxlcdm]+$")
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?(?:\d+|[ivxlcdm]+)(?:\s*(?:/|of)\s*\d+)?\s*$", re.IGNORECASE)
+# a well-formed roman numeral below 40 (front-matter page numbers), not any word of the letters i v x l c d m
+_ROMAN = r"(?=[ivxl])x{0,3}(?:ix|iv|v?i{0,3})"
+_ROMAN_END = re.compile(rf"\b{_ROMAN}$")
+_PAGE_NUMBER = re.compile(rf"^\s*(?:page\s+)?(?:\d+|{_ROMAN})(?:\s*(?:/|of)\s*\d+)?\s*$", re.IGNORECASE)
 _TOC_LINE = re.compile(r"(?:\.\s*){4,}\d+\s*$")
 _BULLET = re.compile(r"^\s*(?:[•◦▪‣·●○■□–-]|\d+[.)]|[a-z][.)])\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")

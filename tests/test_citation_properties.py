@@ -16,6 +16,7 @@ model; the end-to-end and generated-answer properties use the real embedding mod
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 
@@ -306,3 +307,47 @@ def test_property_html_pages_load_with_joined_words_verbatim_code_and_sound_offs
     for chunk in chunk_document(doc, config):
         assert doc.text[chunk.start : chunk.end] == chunk.text
         assert all(chunk.start <= a < b <= chunk.end for a, b in chunk.sentences)
+
+
+_LINES = st.lists(st.lists(_WORDS, min_size=1, max_size=8).map(" ".join), min_size=1, max_size=6)
+
+
+@PURE
+@given(st.lists(_LINES, min_size=1, max_size=4), configs)
+def test_property_pdf_pages_load_with_their_words_pages_and_sound_offsets(pages, config):
+    from ingest.pdf_loader import load_pdf
+    from tests.test_loaders import make_pdf
+
+    # each line tagged by its page and place: real pages do not repeat a line at their edges (that is a header)
+    ascii_pages = [[f"q{'abcd'[n]}{'abcdef'[k]} " + " ".join(line.encode("ascii", "ignore").decode().split())
+                    for k, line in enumerate(lines)] for n, lines in enumerate(pages)]
+    doc = load_pdf("/gen/p.pdf", make_pdf(["\n".join(lines) for lines in ascii_pages]), "p")
+    assert [page for _, page in doc.page_starts] == [n for n in range(1, len(pages) + 1)]
+    flat = " ".join(doc.text.split())
+    for lines in ascii_pages:
+        for line in lines:
+            assert line.strip() in flat
+    for chunk in chunk_document(doc, config):
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        for start, _ in chunk.sentences:
+            page = chunk.page_at(start)
+            assert page == max(p for at, p in doc.page_starts if at <= start)
+
+
+@PURE
+@given(st.lists(st.tuples(st.booleans(), st.lists(_WORDS, min_size=1, max_size=8).map(" ".join)), min_size=1,
+                max_size=8), configs)
+def test_property_docx_paragraphs_and_headings_load_with_sound_offsets(blocks, config):
+    import docx
+
+    from ingest.loaders import _docx
+
+    document = docx.Document()
+    for heading, words in blocks:
+        document.add_heading(words, 1) if heading else document.add_paragraph(words)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    doc = _docx("/gen/d.docx", buffer.getvalue())
+    assert doc.text == "\n\n".join(f"# {w}" if h else w for h, w in blocks)
+    for chunk in chunk_document(doc, config):
+        assert doc.text[chunk.start : chunk.end] == chunk.text
