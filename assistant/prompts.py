@@ -1,13 +1,17 @@
-"""Prompt templates live in prompts/ as files; their variables are checked when the app starts."""
+"""Prompt templates live in the ``prompts`` package as files; their variables are checked when the app starts.
+
+They are package data, read through importlib.resources, so an installed wheel has them too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from langchain_core.prompts import PromptTemplate
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(str(files("prompts")))
 EXPECTED_VARIABLES = {
     "system": set(),
     "answer": {"passages", "question"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,7 +10,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = PROJECT_ROOT / "corpus"
+DEFAULT_CORPUS = Path(str(files("corpus")))  # package data: an installed wheel has it too
+
+
+def default_data_dir() -> Path:
+    """``data/`` of the checkout when run from one; else ``./data`` (an installed wheel has no checkout)."""
+    return PROJECT_ROOT / "data" if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd() / "data"
 
 
 class Settings(BaseSettings):
@@ -17,7 +23,7 @@ class Settings(BaseSettings):
         env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="forbid"
     )
 
-    data_dir: Path = Field(PROJECT_ROOT / "data", description="Where the store, uploads and logs live.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the store, uploads and logs live.")
     model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "

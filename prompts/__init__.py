@@ -1,0 +1,1 @@
+"""The prompt templates of the language-model backends (package data: *.txt)."""
