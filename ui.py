@@ -25,7 +25,7 @@ from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from assistant.api import create_api
 from assistant.api_errors import ApiError, error_of
-from assistant.records import Answer, Citation, Context
+from assistant.records import Answer, AnswerEvent, Citation, Context, ErrorEvent, TokenEvent
 from assistant.service import Assistant
 from assistant.serving import ServedAssistant
 from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
@@ -189,14 +189,15 @@ def make_respond(served: ServedAssistant):
         answer, failure, draft = None, None, ""
         try:
             for event in served.ask_events(question, _history(turns)):
-                if event["type"] == "token":
-                    draft += event["text"]
-                    chat[-1] = {"role": "assistant", "content": render_draft(draft)}
-                    yield chat, turns, gr.skip(), ""
-                elif event["type"] == "answer":
-                    answer = event["answer"]
-                else:
-                    failure = event["error"]
+                match event:
+                    case TokenEvent(text=text):
+                        draft += text
+                        chat[-1] = {"role": "assistant", "content": render_draft(draft)}
+                        yield chat, turns, gr.skip(), ""
+                    case AnswerEvent():
+                        answer = event.answer
+                    case ErrorEvent():
+                        failure = event.error
         except Exception as exc:  # QuestionError and friends, raised before the answer starts
             failure = exc
         if answer is None:

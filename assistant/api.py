@@ -28,7 +28,7 @@ from starlette.routing import Match
 from assistant import openai_compat
 from assistant.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
 from assistant.api_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
-from assistant.records import Answer, Question
+from assistant.records import Answer, AnswerEvent, ErrorEvent, Question, TokenEvent
 from assistant.service import Assistant
 from assistant.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
 
@@ -64,12 +64,13 @@ async def ask_stream(body: Question, served: Served) -> EventSourceResponse:
 
     def sse() -> Iterator[dict[str, str]]:
         for event in events:
-            if event["type"] == "token":
-                yield {"event": "token", "data": json.dumps({"text": event["text"]}, ensure_ascii=False)}
-            elif event["type"] == "answer":
-                yield {"event": "answer", "data": event["answer"].model_dump_json()}
-            else:
-                yield {"event": "error", "data": error_of(event["error"])[1].model_dump_json()}
+            match event:
+                case TokenEvent(text=text):
+                    yield {"event": "token", "data": json.dumps({"text": text}, ensure_ascii=False)}
+                case AnswerEvent(answer=answer):
+                    yield {"event": "answer", "data": answer.model_dump_json()}
+                case ErrorEvent(error=error):
+                    yield {"event": "error", "data": error_of(error)[1].model_dump_json()}
 
     return EventSourceResponse(sse(), sep="\n")
 

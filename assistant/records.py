@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -62,6 +63,30 @@ class Citation(BaseModel):
         return cls(n=n, source=chunk.source, title=chunk.title, section=chunk.section, quote=quote,
                    chunk_id=chunk.id, start=start, end=end, page=chunk.page_at(start), url=chunk.metadata.get("url"),
                    published=chunk.metadata.get("published"), link=source_link(chunk, start))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """Text of the answer as it is written: a draft (generated tokens are not verified yet)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """The final answer, which replaces every token before it."""
+
+    answer: Answer
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """The answer failed after the stream started (the model server went away, the store was busy)."""
+
+    error: Exception
+
+
+StreamEvent = TokenEvent | AnswerEvent | ErrorEvent
 
 
 class Context(BaseModel):

@@ -12,7 +12,7 @@ from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, in
 from assistant.llm import build_backend
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
-from assistant.records import Answer, Message
+from assistant.records import Answer, AnswerEvent, Message, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever, RetrievalConfig
 from assistant.settings import Settings
 from ingest.budget import LoadBudget
@@ -56,12 +56,12 @@ class Assistant:
     def ask(self, question: str, history: Sequence[Message | dict] = ()) -> Answer:
         """Answer from the documents, with citations; raises QuestionError for unusable questions."""
         for event in self.ask_stream(question, history):
-            if event["type"] == "answer":
-                return event["answer"]
+            if isinstance(event, AnswerEvent):
+                return event.answer
         raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
 
-    def ask_stream(self, question: str, history: Sequence[Message | dict] = ()) -> Iterator[dict]:
-        """Events: {"type": "token", "text"} while the answer is written, then {"type": "answer", "answer"}.
+    def ask_stream(self, question: str, history: Sequence[Message | dict] = ()) -> Iterator[StreamEvent]:
+        """Events: TokenEvent while the answer is written, then one AnswerEvent.
 
         Generated tokens are not yet verified: the final answer replaces them.
         """
@@ -79,22 +79,20 @@ class Assistant:
         extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
         if self.backend is None or extractive.abstained:
             for citation in extractive.citations:
-                yield {"type": "token", "text": f"{shown_text(citation.quote)} [{citation.n}] "}
-            yield {"type": "answer", "answer": extractive}
+                yield TokenEvent(f"{shown_text(citation.quote)} [{citation.n}] ")
+            yield AnswerEvent(extractive)
             return
         chunks = [h.chunk for h in hits][: self.settings.llm_passages]
         text = ""
         for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
             text += piece
-            yield {"type": "token", "text": piece}
+            yield TokenEvent(piece)
             if repeats(text):
                 log.info("generation stopped: the model repeated itself")
                 break
         generated, dropped = verified_answer(text, chunks, embed, sentence_vectors, self.backend.name)
         final = generated or extractive.model_copy(update={"dropped_sentences": dropped})
-        yield {"type": "answer", "answer": final.model_copy(
-            update={"contexts": extractive.contexts, "standalone_question": standalone}
-        )}
+        yield AnswerEvent(final.model_copy(update={"contexts": extractive.contexts, "standalone_question": standalone}))
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""

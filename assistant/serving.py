@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from assistant.api_errors import ApiError, error_of
 from assistant.ingestion import ProgressCallback
 from assistant.llm import LLMError
-from assistant.records import Answer, source_id
+from assistant.records import Answer, ErrorEvent, StreamEvent, source_id
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.uploads import UploadArea, UploadRefused, stored_names
@@ -94,14 +94,14 @@ class ServedAssistant:
     def ask(self, question: str, history: Sequence[Any] = ()) -> Answer:
         return self.bot.ask(question, history)
 
-    def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[dict]:
-        """The answer as it is written: ``token`` events, then ``answer`` (or ``error``).
+    def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[StreamEvent]:
+        """The answer as it is written: TokenEvents, then an AnswerEvent (or an ErrorEvent).
 
         Raises QuestionError at once for an unusable question. The answer runs to its end in a thread of
         its own, so a client that goes away does not cut it short halfway.
         """
         self.bot.validate_question(question)
-        events: queue.Queue[dict | None] = queue.Queue()
+        events: queue.Queue[StreamEvent | None] = queue.Queue()
 
         def pump() -> None:
             try:
@@ -111,7 +111,7 @@ class ServedAssistant:
                 bug = error_of(exc)[0] == 500
                 log.log(logging.ERROR if bug else logging.WARNING, "answering %r failed: %s", question, exc,
                         exc_info=bug)
-                events.put({"type": "error", "error": exc})
+                events.put(ErrorEvent(exc))
             finally:
                 events.put(None)
 

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.llm import LLMError
+from assistant.records import AnswerEvent, TokenEvent
 from assistant.settings import Settings
 from ingest.loaders import load
 from tests.conftest import CORPUS
@@ -110,10 +111,10 @@ def test_unanswerable_question_never_reaches_the_model(llm_assistant, fake_llm):
 def test_tokens_stream_before_the_verified_answer(llm_assistant, fake_llm):
     fake_llm.script = lambda m: f"It was announced in early April 2022 [{number_of(m, 'early April 2022')}]."
     events = list(llm_assistant.ask_stream(ANNOUNCED))
-    tokens = [e["text"] for e in events if e["type"] == "token"]
+    tokens = [e.text for e in events if isinstance(e, TokenEvent)]
     assert len(tokens) > 3
-    assert events[-1]["type"] == "answer"
-    assert events[-1]["answer"].citations
+    assert isinstance(events[-1], AnswerEvent)
+    assert events[-1].answer.citations
     assert fake_llm.requests[-1]["stream"] is True
 
 

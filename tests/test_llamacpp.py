@@ -7,6 +7,7 @@ import re
 import pytest
 
 from assistant.questions import missing_specifics, specifics
+from assistant.records import AnswerEvent, TokenEvent
 from ingest.loaders import load
 from tests.conftest import CORPUS
 
@@ -32,9 +33,9 @@ def smollm(embedder, tmp_path_factory):
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_every_kept_sentence_is_supported_by_its_verbatim_citation(smollm, question):
     events = list(smollm.ask_stream(question))
-    answer = events[-1]["answer"]
-    assert events[-1]["type"] == "answer"
-    assert any(e["type"] == "token" for e in events[:-1]), "the model streamed nothing"
+    answer = events[-1].answer
+    assert isinstance(events[-1], AnswerEvent)
+    assert any(isinstance(e, TokenEvent) for e in events[:-1]), "the model streamed nothing"
     assert not answer.abstained
     assert answer.backend in {"llamacpp", "extractive"}  # extractive: verification dropped every sentence
     source = load(CORPUS).text
