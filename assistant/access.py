@@ -39,6 +39,7 @@ UI_CALL_LIMIT = 16 * 2**20  # a UI call carries the conversation so far: generou
 NOT_RECEIVED = "those files were not uploaded through this page; add them again"
 COOKIE = "assistant_session"
 _ORIGINAL = re.compile(r"^/api/sources/[^/]+/file$")
+_SLASHES = re.compile(r"/{2,}")
 LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 
@@ -102,7 +103,8 @@ class AccessGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        path, method = scope.get("path", ""), scope.get("method", "GET")
+        # the path as routing will read it: "//gradio_api//upload/" must not slip past the checks below
+        path, method = _SLASHES.sub("/", scope.get("path", "")).rstrip("/") or "/", scope.get("method", "GET")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         refusal = self._refusal(path, method, headers)
         if refusal is not None:
@@ -165,7 +167,7 @@ class AccessGuard:
         return method in ("GET", "HEAD") or _same_origin(headers)
 
     def _body_limit(self, path: str) -> int | None:
-        if path.rstrip("/") == "/api/sources" or path == UI_UPLOAD:
+        if path in ("/api/sources", UI_UPLOAD):
             return self.limits.max_upload
         return self.limits.max_body if is_api(path) or path == "/login" else None
 

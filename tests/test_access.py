@@ -66,7 +66,9 @@ def test_with_keys_no_ui_route_answers_without_one(keyed, tmp_path):
             anonymous.post("/gradio_api/queue/join", json={"data": [QUESTION], "fn_index": 0, "session_hash": "x"}),
             anonymous.post("/gradio_api/upload", files={"files": ("x.exe", b"MZ" * 100)}),
             anonymous.get(f"/gradio_api/file={secret}"), anonymous.get("/api/sources"),
-            anonymous.get("/", headers={"Accept": "application/json"}),
+            anonymous.get("/", headers={"Accept": "application/json"}), anonymous.get(keyed.url + "//config"),
+            anonymous.get(keyed.url + "/gradio_api//info"),
+            anonymous.post(keyed.url + "//gradio_api/upload/", files={"files": ("x", b"x")}),
         ]
         page = anonymous.get("/", headers={"Accept": "text/html"})
         public = [anonymous.get(p) for p in ("/healthz", "/embed", "/login", "/openapi.json")]
@@ -188,8 +190,9 @@ def test_a_read_only_ui_asks_but_cannot_change_the_collection(live):
     try:
         before = {s.source for s in live.served.sources()}
         with server.client() as client:
-            upload = client.post("/gradio_api/upload", files={"files": ("x.md", b"# X\n\nx\n")})
-            assert upload.status_code == 403 and upload.json()["error"]["code"] == "read_only"
+            for route in ("/gradio_api/upload", "/gradio_api/upload/", "//gradio_api//upload"):
+                upload = client.post(server.url + route, files={"files": ("x.md", b"# X\n\nx\n")})
+                assert upload.status_code == 403 and upload.json()["error"]["code"] == "read_only", route
             info = client.get("/gradio_api/info").json()
             assert "/chat" in info["named_endpoints"]
             assert "/ingest" not in info["named_endpoints"] and "/remove" not in info["named_endpoints"]
