@@ -25,7 +25,7 @@ from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from assistant.api import create_api
 from assistant.api_errors import ApiError, error_of
-from assistant.records import Answer, AnswerEvent, Citation, Context, ErrorEvent, TokenEvent
+from assistant.records import Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
 from assistant.service import Assistant
 from assistant.serving import ServedAssistant
 from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
@@ -165,9 +165,10 @@ def render_sources(answer: Answer | None) -> str:
 # ---------------------------------------------------------------- chat
 
 
-def _history(turns: list[dict]) -> list[dict[str, str]]:
+def _history(turns: list[dict]) -> list[Message]:
+    """The conversation so far (the UI's turn state) as the messages a follow-up is read with."""
     pairs = [(t["question"], t["answer"]["answer"]) for t in turns if t.get("answer")]
-    return [m for q, a in pairs for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    return [m for q, a in pairs for m in (Message(role="user", content=q), Message(role="assistant", content=a))]
 
 
 def _problem(exc: Exception) -> str:

@@ -148,7 +148,7 @@ def ask(
         print_answer(answer)
 
 
-def _read_history(path: Path) -> list[dict]:
+def _read_history(path: Path) -> list[Message]:
     """The turns of a history file, checked here so a bad file is one clear line (exit 2), not a traceback."""
     try:
         turns = json.loads(path.read_text(encoding="utf-8"))
@@ -156,15 +156,16 @@ def _read_history(path: Path) -> list[dict]:
         raise _fail(f"cannot read history file {path}: {exc}", 2) from exc
     if not isinstance(turns, list):
         raise _fail("the history file must hold a JSON list of {role, content} messages", 2)
+    messages = []
     for number, turn in enumerate(turns, start=1):
         try:
-            Message.model_validate(turn)
+            messages.append(Message.model_validate(turn))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
                                  for e in exc.errors()[:3])
             raise _fail(f"history file {path}: message {number} is not a {{role, content}} message ({problems})",
                         2) from exc
-    return turns
+    return messages
 
 
 def print_answer(answer: Answer) -> None:
@@ -190,7 +191,7 @@ def chat(data_dir: DataDir = None) -> None:
     if report:
         out.print(f"Ingested the default collection: {report.summary()}", highlight=False)
     out.print(f"{bot.collection.count()} chunks from {len(bot.sources())} documents. Ask away (Ctrl-D ends).")
-    history: list[dict] = []
+    history: list[Message] = []
     while True:
         try:
             question = input("\nyou> ")
@@ -205,7 +206,7 @@ def chat(data_dir: DataDir = None) -> None:
             err.print(f"[red]{exc}[/]")
             continue
         print_answer(answer)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+        history += [Message(role="user", content=question), Message(role="assistant", content=answer.answer)]
 
 
 @app.command()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.records import Answer
+from assistant.records import Answer, Message
 from ingest.loaders import IngestError, load
 
 RECALL_AT = (1, 3, 5)
@@ -140,13 +140,13 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     return totals
 
 
-def run_eval(ask: Callable[[str, list[dict]], Answer], rows: Sequence[dict]) -> EvalReport:
+def run_eval(ask: Callable[[str, list[Message]], Answer], rows: Sequence[dict]) -> EvalReport:
     """Ask every question through ``ask`` (the same function the API uses) and score the answers."""
     texts = SourceTexts()
     results = []
     for row in rows:
         started = time.perf_counter()
-        answer = ask(row["question"], row.get("history", []))
+        answer = ask(row["question"], [Message.model_validate(m) for m in row.get("history", [])])
         results.append(score_question(row, answer, time.perf_counter() - started, texts))
     return EvalReport(results=results, totals=summarize(results))
 

@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from assistant.api_errors import ERRORS, ApiError, ErrorBody
-from assistant.records import Answer, Citation
+from assistant.records import Answer, Citation, Message
 from assistant.serving import Served, bearer
 
 router = APIRouter(dependencies=[Depends(bearer)], responses=ERRORS)
@@ -99,11 +99,11 @@ def answer_pieces(text: str) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def split_chat(messages: Sequence[ChatMessageIn]) -> tuple[str, list[dict[str, str]]]:
+def split_chat(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
     """The last user message is the question; earlier user and assistant turns are the history."""
     if messages[-1].role != "user":
         raise ApiError(422, "the last message must have role 'user'", code="invalid_request")
-    history = [{"role": m.role, "content": m.text()} for m in messages[:-1] if m.role in ("user", "assistant")]
+    history = [Message(role=m.role, content=m.text()) for m in messages[:-1] if m.role in ("user", "assistant")]
     return messages[-1].text(), history
 
 

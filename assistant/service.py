@@ -67,6 +67,7 @@ class Assistant:
         """
         question = self.validate_question(question)
         self.collection.follow_other_writers()  # an ingest in another process shows up at once
+        # the Python API also takes OpenAI-shaped dicts; past this line history travels as Message only
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
         turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
         standalone = self.standalone(question, turns)

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, BinaryIO, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from assistant.api_errors import ApiError, error_of
 from assistant.ingestion import ProgressCallback
 from assistant.llm import LLMError
-from assistant.records import Answer, ErrorEvent, StreamEvent, source_id
+from assistant.records import Answer, ErrorEvent, Message, StreamEvent, source_id
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.uploads import UploadArea, UploadRefused, stored_names
@@ -91,10 +91,10 @@ class ServedAssistant:
 
     # ------------------------------------------------------------ asking
 
-    def ask(self, question: str, history: Sequence[Any] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         return self.bot.ask(question, history)
 
-    def ask_events(self, question: str, history: Sequence[Any] = ()) -> Iterator[StreamEvent]:
+    def ask_events(self, question: str, history: Sequence[Message] = ()) -> Iterator[StreamEvent]:
         """The answer as it is written: TokenEvents, then an AnswerEvent (or an ErrorEvent).
 
         Raises QuestionError at once for an unusable question. The answer runs to its end in a thread of

@@ -236,6 +236,7 @@ def _stats(values: list[float]) -> dict:
 
 
 def measure(size: int, rounds: int, profile: bool) -> dict:
+    from assistant.records import Message
     from assistant.service import Assistant
     from assistant.settings import Settings
 
@@ -257,13 +258,13 @@ def measure(size: int, rounds: int, profile: bool) -> dict:
         first_query_s = time.perf_counter() - started
         # one unmeasured round: warms caches (Chroma segments, pysbd, stemmer)
         for q in questions:
-            bot.ask(q["question"], q.get("history", []))
+            bot.ask(q["question"], [Message.model_validate(m) for m in q.get("history", [])])
 
         embed, retrieve, ask = [], [], []
         per_question: dict[str, list[float]] = {}
         for _ in range(rounds):
             for q in questions:
-                text, history = q["question"], q.get("history", [])
+                text, history = q["question"], [Message.model_validate(m) for m in q.get("history", [])]
                 t = time.perf_counter()
                 model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
                 embed.append(time.perf_counter() - t)
@@ -311,11 +312,13 @@ def profile_ask(bot, questions: list[dict], size: int, rounds: int) -> dict:
     import io
     import pstats
 
+    from assistant.records import Message
+
     def run() -> None:
         for _ in range(rounds):
             for q in questions:
                 forget_question(bot)
-                bot.ask(q["question"], q.get("history", []))
+                bot.ask(q["question"], [Message.model_validate(m) for m in q.get("history", [])])
 
     out = io.StringIO()
     calls = rounds * len(questions)
