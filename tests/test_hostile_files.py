@@ -13,47 +13,45 @@ from ingest.loaders import IngestError
 from tests.conftest import CORPUS
 
 
+def rewritten_docx(path: Path, replace: dict[str, tuple[bytes, bytes]], add: dict[str, str] | None = None,
+                   source: bytes | None = None) -> Path:
+    """``source`` (default: an empty document python-docx makes) with ``replace[part] = (old, new)`` applied to
+    its parts and the ``add`` parts added: what python-docx cannot write (or would take minutes to), as Word
+    writes it."""
+    if source is None:
+        import docx
+
+        buffer = io.BytesIO()
+        docx.Document().save(buffer)
+        source = buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(source)) as original, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in original.infolist():
+            data = original.read(item)
+            if item.filename in replace:
+                old, new = replace[item.filename]
+                data = data.replace(old, new)
+            out.writestr(item, data)
+        for name, text in (add or {}).items():
+            out.writestr(name, text)
+    return path
+
+
 def _styled_docx(path: Path, styles: int, paragraphs: int) -> Path:
-    """Many paragraph styles and many paragraphs: python-docx's ``paragraph.style`` scans every style per paragraph.
-
-    Written as XML into a document python-docx made (python-docx itself would take minutes to add them).
-    """
-    import docx
-
-    buffer = io.BytesIO()
-    docx.Document().save(buffer)
-    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    """Many paragraph styles and many paragraphs: python-docx's ``paragraph.style`` scans every style per paragraph."""
     custom = "".join(f'<w:style w:type="paragraph" w:customStyle="1" w:styleId="Custom{i}"><w:name w:val="Custom {i}"/>'
                      f"</w:style>" for i in range(styles))
     body = ('<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Quarterly lantern report</w:t></w:r></w:p>'
             + "".join(f'<w:p><w:pPr><w:pStyle w:val="Custom{i % styles}"/></w:pPr><w:r><w:t>Lantern {i} was '
                       f"polished by the night crew.</w:t></w:r></w:p>" for i in range(paragraphs)))
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "word/styles.xml":
-                data = data.replace(b"</w:styles>", custom.encode() + b"</w:styles>")
-            elif item.filename == "word/document.xml":
-                data = data.replace(b"<w:body>", f"<w:body>{body}".encode())
-            out.writestr(item, data)
-    assert w  # the namespace the fragments above use is the document's own
-    return path
+    return rewritten_docx(path, {"word/styles.xml": (b"</w:styles>", custom.encode() + b"</w:styles>"),
+                                 "word/document.xml": (b"<w:body>", f"<w:body>{body}".encode())})
 
 
 def _bulky_docx(path: Path, megabytes: int) -> Path:
     """A valid DOCX whose document.xml unpacks to ``megabytes`` MB (under the zip-bomb limit, tiny zipped)."""
-    import docx
-
-    buffer = io.BytesIO()
-    docx.Document().save(buffer)
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "word/document.xml":
-                paragraph = b"<w:p><w:r><w:t>filler text of the bulky document</w:t></w:r></w:p>"
-                data = data.replace(b"<w:body>", b"<w:body>" + paragraph * (megabytes * 2**20 // len(paragraph)))
-            out.writestr(item, data)
-    return path
+    paragraph = b"<w:p><w:r><w:t>filler text of the bulky document</w:t></w:r></w:p>"
+    filler = paragraph * (megabytes * 2**20 // len(paragraph))
+    return rewritten_docx(path, {"word/document.xml": (b"<w:body>", b"<w:body>" + filler)})
 
 
 def test_a_docx_of_many_styles_loads_in_a_small_budget_and_keeps_its_headings(tmp_files):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from ingest.chunking import chunk_document
 from ingest.loaders import load
 from ingest.records import Document
 from tests.conftest import CORPUS
+from tests.test_hostile_files import rewritten_docx
 
 REAL = Path(__file__).parent / "data" / "real"
 GIT = REAL / "gittutorial.html"
@@ -158,16 +158,9 @@ def _docx_with_table_and_footnote(path: Path) -> Path:
            'footnotes" Target="footnotes.xml"/>')
     override = ('<Override PartName="/word/footnotes.xml" ContentType="application/vnd.openxmlformats-'
                 'officedocument.wordprocessingml.footnotes+xml"/>')
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "word/_rels/document.xml.rels":
-                data = data.replace(b"</Relationships>", rel.encode() + b"</Relationships>")
-            elif item.filename == "[Content_Types].xml":
-                data = data.replace(b"</Types>", override.encode() + b"</Types>")
-            out.writestr(item, data)
-        out.writestr("word/footnotes.xml", notes)
-    return path
+    parts = {"word/_rels/document.xml.rels": (b"</Relationships>", rel.encode() + b"</Relationships>"),
+             "[Content_Types].xml": (b"</Types>", override.encode() + b"</Types>")}
+    return rewritten_docx(path, parts, add={"word/footnotes.xml": notes}, source=buffer.getvalue())
 
 
 def test_docx_headings_tables_and_footnotes(tmp_files):
