@@ -178,7 +178,8 @@ class ChromaIndex:
             query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
         )
         columns = (result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
-        rows = zip(*columns, strict=True)
+        # a record another process is writing can come back without its metadata or text yet: not a hit yet
+        rows = [row for row in zip(*columns, strict=True) if row[2] and row[1] is not None]
         return [
             Hit(chunk_from_metadata(cid, doc, meta), 1.0 - float(dist), rank)
             for rank, (cid, doc, meta, dist) in enumerate(rows, start=1)
@@ -194,6 +195,8 @@ class ChromaIndex:
         )
         best: dict[str, float] = {}
         for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True):
+            if not meta:  # written by another process, metadata not yet visible: skip it this time
+                continue
             chunk_id = str(meta["chunk_id"])
             best.setdefault(chunk_id, 1.0 - float(dist))  # results come best first
         ordered = list(best)[:k]
@@ -217,7 +220,8 @@ class ChromaIndex:
         for part in _batches(list(ids), self.batch_size):
             result = self.chunks.get(ids=part, include=["documents", "metadatas"])
             for cid, doc, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True):
-                found[cid] = chunk_from_metadata(cid, doc, meta)
+                if meta and doc is not None:  # (see search_vector: a record still being written)
+                    found[cid] = chunk_from_metadata(cid, doc, meta)
         return [found[i] for i in ids if i in found]
 
     def all_ids(self) -> list[str]:
