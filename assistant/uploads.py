@@ -131,23 +131,31 @@ class UploadArea:
                 settled.dropped.append(staged.name)
         return settled
 
-    def recover(self, entries: Mapping[str, SourceEntry]) -> Settled:
-        """Settle the uploads of processes that stopped mid-request (their locks are free); skip live ones."""
-        total = Settled()
+    def _stopped(self, remove: bool) -> Iterator[Path]:
+        """Each staging folder of a process that stopped mid-request (its lock is free), held while the caller
+        looks at it; uploads in progress in other processes are skipped. ``remove``: the folder goes after."""
         if not self.staging_root.is_dir():
-            return total
+            return
         for folder in sorted(p for p in self.staging_root.iterdir() if p.is_dir()):
             lock = FileLock(f"{folder}.lock", thread_local=False)
             try:
                 lock.acquire(timeout=0)
             except Timeout:
-                continue  # an upload in progress in another process
+                continue
             try:
-                settled = self._settle_folder(folder, entries)
-                shutil.rmtree(folder, ignore_errors=True)
+                yield folder
+                if remove:
+                    shutil.rmtree(folder, ignore_errors=True)
             finally:
                 lock.release()
-                Path(f"{folder}.lock").unlink(missing_ok=True)
+                if remove:
+                    Path(f"{folder}.lock").unlink(missing_ok=True)
+
+    def recover(self, entries: Mapping[str, SourceEntry]) -> Settled:
+        """Settle the uploads of processes that stopped mid-request; skip live ones."""
+        total = Settled()
+        for folder in self._stopped(remove=True):
+            settled = self._settle_folder(folder, entries)
             total.promoted += settled.promoted
             total.dropped += settled.dropped
             log.warning("interrupted upload %s: promoted %s, dropped %s", folder.name, settled.promoted,
@@ -155,19 +163,8 @@ class UploadArea:
         return total
 
     def interrupted(self) -> list[Path]:
-        """Staged uploads whose process stopped (their lock is free); ``recover`` settles them."""
-        if not self.staging_root.is_dir():
-            return []
-        found = []
-        for folder in sorted(p for p in self.staging_root.iterdir() if p.is_dir()):
-            lock = FileLock(f"{folder}.lock", thread_local=False)
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            lock.release()
-            found += sorted(p for p in folder.iterdir() if p.is_file())
-        return found
+        """Staged uploads whose process stopped; ``recover`` settles them."""
+        return [p for folder in self._stopped(remove=False) for p in sorted(folder.iterdir()) if p.is_file()]
 
     def orphans(self, entries: Mapping[str, SourceEntry]) -> list[Path]:
         """Files in the uploads folder that no stored source names (left by crashes or older versions)."""
