@@ -258,8 +258,9 @@ def make_ingest(served: ServedAssistant, upload_folder: Path):
     def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, None]:  # noqa: B008
         if not paths:
             return *_source_rows(served), "Choose one or more files first.", None
-        received = [received_upload(p, upload_folder) for p in paths]
-        if None in received:  # a FileData path Gradio did not receive: never read it, never say if it exists
+        checked = [received_upload(p, upload_folder) for p in paths]
+        received = [p for p in checked if p is not None]
+        if len(received) < len(checked):  # a path Gradio did not receive: never read it, never say if it exists
             log.warning("ui ingest refused: a file path outside Gradio's upload folder")
             return *_source_rows(served), "⚠️ Those files were not uploaded through this page; add them again.", None
 
@@ -268,12 +269,13 @@ def make_ingest(served: ServedAssistant, upload_folder: Path):
 
         try:
             with ExitStack() as stack:
-                files = [(original_name(p), stack.enter_context(p.open("rb"))) for p in received if p]
+                # Gradio keeps the uploaded file's name, in a folder of its own
+                files = [(p.name, stack.enter_context(p.open("rb"))) for p in received]
                 result = served.ingest_uploads(files, progress=report)
         except (ApiError, IngestError, StoreBusyError) as exc:
             return *_source_rows(served), f"⚠️ {html.escape(str(exc))}", None
         finally:
-            discard_uploads([p for p in received if p], upload_folder)
+            discard_uploads(received, upload_folder)
         status = (f"Added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}; "
                   f"{result.chunks} new chunks.")
         if result.failed:
@@ -294,10 +296,6 @@ def received_upload(raw: str, upload_folder: Path) -> Path | None:
     except (OSError, RuntimeError, ValueError):
         return None
     return path if upload_folder in path.parents and path.is_file() else None
-
-
-def original_name(path: Path) -> str:
-    return path.name  # Gradio keeps the uploaded name, in a folder of its own
 
 
 def discard_uploads(paths: list[Path], upload_folder: Path) -> None:

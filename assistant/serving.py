@@ -138,7 +138,7 @@ class ServedAssistant:
 
     def original(self, key: str) -> Path:
         """The stored file of a source (by id), for the route that opens citations; ApiError 404 if none."""
-        entry = next((e for e in self.bot.sources() if source_id(e.source) == key), None)
+        entry = _by_id(self.bot.sources(), key)
         path = Path(entry.source) if entry else None
         if path is None or not path.is_file():
             raise ApiError(404, f"no stored file for source {key!r}", code="not_found")
@@ -185,7 +185,7 @@ class ServedAssistant:
 
     def _find(self, key: str) -> SourceEntry | None:
         entries = self.bot.sources()
-        entry = next((e for e in entries if source_id(e.source) == key), None)
+        entry = _by_id(entries, key)
         if entry is None:
             resolved = self.bot.collection.resolve_source(key)
             entry = next((e for e in entries if e.source == resolved), None)
@@ -214,6 +214,10 @@ class ServedAssistant:
             log.warning("health: language model not reachable: %s", exc)
             return False
         return True
+
+
+def _by_id(entries: Sequence[SourceEntry], key: str) -> SourceEntry | None:
+    return next((e for e in entries if source_id(e.source) == key), None)
 
 
 # ---------------------------------------------------------------- FastAPI dependencies of the protected routers
