@@ -23,35 +23,21 @@ WORDS = ("treaty summit alliance pipeline tariff election sanction reactor front
 # The child ingests in small batches and stops dead at one chosen point, so the kill lands exactly
 # there: "file:N" before the N-th file is read, "<step>:N" before that step of the N-th batch write.
 INGEST_SCRIPT = """
-import sys, time
+import sys
 import assistant.ingestion as ingestion
 from assistant.service import Assistant
 from assistant.settings import Settings
+from tests.stop_points import StopPoint
 
 data_dir, docs, point = sys.argv[1:4]
-step, _, nth = point.partition(":")
+stop = StopPoint(point)
 ingestion.BATCH_CHUNKS = 16
 bot = Assistant(Settings(data_dir=data_dir))
-calls = {}
-
-def stop_at(name):
-    calls[name] = calls.get(name, 0) + 1
-    if name == step and calls[name] == int(nth):
-        print("STOPPED", flush=True)
-        time.sleep(600)
-
-def before(owner, method, name):
-    original = getattr(owner, method)
-    def wrapped(*args, **kwargs):
-        stop_at(name)
-        return original(*args, **kwargs)
-    setattr(owner, method, wrapped)
-
-before(bot.collection.dense.sentences, "upsert", "sentences")
-before(bot.collection.dense.chunks, "upsert", "chunks")
-before(bot.collection.keyword, "add", "keyword")
-before(bot.collection.manifest, "save", "manifest")
-bot.ingest([docs], progress=lambda done, total, name: stop_at("file"))
+stop.before(bot.collection.dense.sentences, "upsert", "sentences")
+stop.before(bot.collection.dense.chunks, "upsert", "chunks")
+stop.before(bot.collection.keyword, "add", "keyword")
+stop.before(bot.collection.manifest, "save", "manifest")
+bot.ingest([docs], progress=lambda done, total, name: stop.reached("file"))
 print("DONE", flush=True)
 """
 

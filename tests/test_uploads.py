@@ -29,35 +29,21 @@ NEW = "# Evolve\n\n" + "".join(f"Revision paragraph {i} says the Evolve crane wa
 # "chunks:N" before the N-th chunk-vector write (nothing of the upload committed), "settle:1" after the
 # ingest committed and before the staged file is moved into place.
 UPLOAD_SCRIPT = """
-import io, sys, time
+import io, sys
 import assistant.ingestion as ingestion
 import assistant.uploads as uploads
 from assistant.service import Assistant
 from assistant.serving import ServedAssistant
 from assistant.settings import Settings
+from tests.stop_points import StopPoint
 
 data_dir, name, first, second, point = sys.argv[1:6]
-step, _, nth = point.partition(":")
+stop = StopPoint(point)
 ingestion.BATCH_CHUNKS = 8
 served = ServedAssistant(Assistant(Settings(data_dir=data_dir)))
 served.ingest_uploads([(name, io.BytesIO(open(first, "rb").read()))])
-calls = {}
-
-def stop_at(label):
-    calls[label] = calls.get(label, 0) + 1
-    if label == step and calls[label] == int(nth):
-        print("STOPPED", flush=True)
-        time.sleep(600)
-
-def before(owner, method, label):
-    original = getattr(owner, method)
-    def wrapped(*args, **kwargs):
-        stop_at(label)
-        return original(*args, **kwargs)
-    setattr(owner, method, wrapped)
-
-before(served.bot.collection.dense.chunks, "upsert", "chunks")
-before(uploads.UploadArea, "settle", "settle")
+stop.before(served.bot.collection.dense.chunks, "upsert", "chunks")
+stop.before(uploads.UploadArea, "settle", "settle")
 print("FIRST DONE", flush=True)
 served.ingest_uploads([(name, io.BytesIO(open(second, "rb").read()))])
 print("DONE", flush=True)
