@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from assistant.answering import AnswerPolicy, extractive_answer, shown_text
+from assistant.errors import QuestionError
 from assistant.generative import answer_messages, condense_with_model, repeats, verified_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
 from assistant.llm import build_backend
@@ -22,10 +23,6 @@ from store.embeddings import Embedder
 from store.manifest import SourceEntry
 
 log = logging.getLogger(__name__)
-
-
-class QuestionError(ValueError):
-    """A question we refuse to process (empty, too long); the message says why."""
 
 
 class Assistant:

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import uvicorn
 
+from assistant.interfaces.serving import ServedAssistant
 from assistant.service import Assistant
-from assistant.serving import ServedAssistant
 from assistant.settings import Settings
 from tests.conftest import CORPUS
 
@@ -72,7 +72,7 @@ _shared: dict[str, Live] = {}
 @pytest.fixture(scope="session")
 def live(embedder, tmp_path_factory) -> Iterator[Live]:
     """The full web app (API + UI) with the bundled article ingested, shared by every serving test."""
-    from ui import create_web_app
+    from assistant.interfaces.web import create_web_app
 
     if "web" not in _shared:
         settings = Settings(data_dir=tmp_path_factory.mktemp("served") / "data", max_request_kb=64)
@@ -88,14 +88,14 @@ def live(embedder, tmp_path_factory) -> Iterator[Live]:
 @pytest.fixture(scope="session")
 def strict(live) -> Iterator[Live]:
     """The API alone with an API key, a CORS origin and a tiny upload limit, on the same store as ``live``."""
-    from assistant.api import create_api
+    from assistant.interfaces.api import create_api
 
     if "strict" not in _shared:
         bot = live.served.bot
         settings = bot.settings.model_copy(update={
             "api_keys": [API_KEY, "second-key"], "cors_origins": ["https://allowed.example"], "max_upload_mb": 0.01,
         })
-        served = ServedAssistant(bot, settings, lock=live.served.write_lock)  # one store, one write lock
+        served = ServedAssistant(bot, settings, lock=live.served.library.write_lock)  # one store, one write lock
         _shared["strict"] = start(create_api(served), served)
     yield _shared["strict"]
     if "strict" in _shared:
@@ -105,7 +105,7 @@ def strict(live) -> Iterator[Live]:
 @pytest.fixture
 def served(article_assistant) -> Iterator[Live]:
     """The HTTP API over ``article_assistant`` on a real uvicorn server (its own store, unlike ``live``)."""
-    from assistant.api import create_api
+    from assistant.interfaces.api import create_api
 
     shared = ServedAssistant(article_assistant)
     server = start(create_api(shared), shared)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.serving import ServedAssistant
+from assistant.interfaces.serving import ServedAssistant
 from tests.serving_helpers import API_KEY, QUESTION, Live, start
 
 pytest_plugins = ["tests.serving_helpers"]  # the `live` server fixture
@@ -22,10 +22,10 @@ FILE_DATA = {"meta": {"_type": "gradio.FileData"}}
 
 def _web(live: Live, **settings) -> Live:
     """The full web app (API + UI) over ``live``'s store, with other serving settings."""
-    from ui import create_web_app
+    from assistant.interfaces.web import create_web_app
 
     bot = live.served.bot
-    served = ServedAssistant(bot, bot.settings.model_copy(update=settings), lock=live.served.write_lock)
+    served = ServedAssistant(bot, bot.settings.model_copy(update=settings), lock=live.served.library.write_lock)
     return start(create_web_app(served), served)
 
 
@@ -165,9 +165,8 @@ def test_the_ui_ingests_only_files_gradio_received(live, tmp_path):
 
 @pytest.mark.slow
 def test_gradio_copies_are_removed_once_ingested(live, tmp_path):
+    from gradio.utils import get_upload_folder as gradio_upload_folder
     from gradio_client import Client, handle_file
-
-    from ui import gradio_upload_folder
 
     doc = tmp_path / "copy check.md"
     doc.write_text("# Copy check\n\nThe Brindlemoor ferry first sailed in 1903.\n", encoding="utf-8")
@@ -255,7 +254,7 @@ def test_a_bad_source_id_is_a_404_never_a_500(live, raw):
 @pytest.fixture(scope="module")
 def fuzzed(live) -> Iterator[Live]:
     """The API alone on its own store (uploads from the fuzzer must not reach the shared one)."""
-    from assistant.api import create_api
+    from assistant.interfaces.api import create_api
     from assistant.service import Assistant
 
     folder = live.data_dir.parent / "fuzzed"

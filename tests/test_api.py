@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.openai_compat import answer_pieces
+from assistant.interfaces.openai_compat import answer_pieces
 from assistant.records import Answer
 from assistant.uploads import UploadRefused, stored_name, stored_names
 from tests.serving_helpers import API_KEY, OFF_TOPIC, QUESTION, source_text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import cli as cli_module
+from assistant.interfaces import cli as cli_module
 from assistant.records import Answer, Citation
 from assistant.settings import Settings
 from ingest.chunking import ChunkingConfig, chunk_document

@@ -202,7 +202,7 @@ def test_store_made_before_the_guard_counts_as_torch(data_dir: Path, embedder):
 
 @pytest.mark.slow
 def test_cli_says_why_it_refuses(data_dir: Path, make_assistant, model_cache: Path, monkeypatch: pytest.MonkeyPatch):
-    from assistant import cli
+    from assistant.interfaces import cli
 
     make_assistant().ingest([CORPUS])
     monkeypatch.setenv("ASSISTANT_EMBEDDING_BACKEND", "onnx-int8")

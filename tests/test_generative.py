@@ -151,7 +151,7 @@ def test_missing_gguf_file_is_an_error_at_start_up(make_assistant, tmp_path):
 
 
 def test_health_reports_a_language_model_server_that_went_away(make_assistant):
-    from assistant.serving import ServedAssistant
+    from assistant.interfaces.serving import ServedAssistant
 
     with FakeOpenAI() as server:
         bot = make_assistant(llm="openai", llm_base_url=server.url)

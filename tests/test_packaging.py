@@ -30,7 +30,7 @@ def test_a_wheel_installed_outside_the_checkout_answers_from_the_bundled_collect
     [wheel] = wheels.glob("grounded_assistant-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"prompts/answer.txt", "prompts/system.txt", "prompts/condense.txt",
-            "corpus/strategic-mechanism.md", "assistant/static/embed.html"} <= names
+            "corpus/strategic-mechanism.md", "assistant/interfaces/static/embed.html"} <= names
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
@@ -39,7 +39,7 @@ def test_a_wheel_installed_outside_the_checkout_answers_from_the_bundled_collect
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
     env.pop("ASSISTANT_DATA_DIR", None)  # the default: ./data of where it runs
     result = subprocess.run(
-        [sys.executable, "-c", "from assistant.cli import main; main()", "ask", "--json",
+        [sys.executable, "-c", "from assistant.interfaces.cli import main; main()", "ask", "--json",
          "When was the U.S.-Turkey Strategic Mechanism announced?"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600, check=False,
     )

@@ -182,8 +182,8 @@ def test_markdown_offsets_are_still_into_the_file_itself():
 
 @pytest.mark.slow
 def test_citations_link_to_the_page_or_section_and_the_link_serves_the_original(make_assistant, tmp_path):
-    from assistant.api import create_api
-    from assistant.serving import ServedAssistant
+    from assistant.interfaces.api import create_api
+    from assistant.interfaces.serving import ServedAssistant
     from tests.serving_helpers import start
 
     bot = make_assistant()

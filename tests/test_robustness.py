@@ -166,9 +166,9 @@ def test_export_then_import_round_trips_a_collection_exactly(article_assistant, 
 
 def _serve_article(embedder, data_dir: Path):
     """The API on a real loopback server over a store holding the bundled article: (assistant, live)."""
-    from assistant.api import create_api
+    from assistant.interfaces.api import create_api
+    from assistant.interfaces.serving import ServedAssistant
     from assistant.service import Assistant
-    from assistant.serving import ServedAssistant
     from assistant.settings import Settings
     from tests.conftest import CORPUS
     from tests.serving_helpers import start

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.interfaces.chat_ui import EXAMPLES, render_answer, render_draft, render_sources
 from assistant.records import Answer, Citation, Context
 from assistant.uploads import stored_name
 from tests.serving_helpers import OFF_TOPIC, QUESTION
-from ui import EXAMPLES, render_answer, render_draft, render_sources
 
 pytest_plugins = ["tests.serving_helpers"]  # the `live` server fixture
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant import upkeep
-from assistant.serving import ServedAssistant
+from assistant.interfaces.serving import ServedAssistant
 from assistant.uploads import UploadArea, file_hash
 from store import consistency
 from tests.conftest import CHROMA_URL, ROOT
@@ -33,7 +33,7 @@ import io, sys
 import assistant.ingestion as ingestion
 import assistant.uploads as uploads
 from assistant.service import Assistant
-from assistant.serving import ServedAssistant
+from assistant.interfaces.serving import ServedAssistant
 from assistant.settings import Settings
 from tests.stop_points import StopPoint
 

@@ -1,7 +1,7 @@
 """Errors as the API, the OpenAI-compatible routes and the UI show them: one JSON shape, one status per cause.
 
 Every error body has OpenAI's shape (``{"error": {"message", "type", "code"}}``) so OpenAI clients show the
-message. ``error_of`` maps an exception to its status and body; the UI uses it too, to word a failure.
+message. ``error_of`` is the one place that maps the core's errors (``assistant/errors.py``) to HTTP.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from assistant.errors import QuestionError, SourceNotFound
 from assistant.llm import LLMError
-from assistant.service import QuestionError
+from assistant.uploads import UploadRefused
 from ingest.loaders import IngestError
 from store.chroma_index import StoreUnavailableError
 from store.collection import StoreBusyError
@@ -69,6 +70,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # exception class -> (status, OpenAI error type, code); the first match wins
 _KNOWN: dict[type, tuple[int, str, str]] = {
     QuestionError: (400, "invalid_request_error", "invalid_question"),
+    SourceNotFound: (404, "invalid_request_error", "not_found"),
     IngestError: (422, "invalid_request_error", "ingest_failed"),
     StoreBusyError: (503, "server_error", "store_busy"),
     StoreUnavailableError: (503, "server_error", "store_unavailable"),
@@ -76,10 +78,18 @@ _KNOWN: dict[type, tuple[int, str, str]] = {
 }
 
 
+# UploadRefused.kind -> (status, code)
+_REFUSALS = {"unsupported": (415, "unsupported_file_type"), "empty": (422, "invalid_request"),
+             "duplicate": (422, "duplicate_name"), "too_large": (413, "too_large")}
+
+
 def error_of(exc: Exception) -> tuple[int, ErrorBody, dict[str, str] | None]:
     """Status, body and headers for an exception raised while answering or ingesting."""
     if isinstance(exc, ApiError):
         return exc.status, error_body(exc.message, exc.type, exc.code), exc.headers
+    if isinstance(exc, UploadRefused):
+        status, code = _REFUSALS[exc.kind]
+        return status, error_body(str(exc), code=code), None
     for kind, (status, type_, code) in _KNOWN.items():
         if isinstance(exc, kind):
             headers = {"Retry-After": "5"} if code == "store_busy" else None
@@ -101,7 +111,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("unexpected error", exc_info=exc)
         return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
-    for kind in (ApiError, *_KNOWN, Exception):
+    for kind in (ApiError, UploadRefused, *_KNOWN, Exception):
         app.add_exception_handler(kind, known)
 
     @app.exception_handler(RequestValidationError)

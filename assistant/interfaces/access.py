@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api_errors import error_response
+from assistant.interfaces.http_errors import error_response
 
 API_PREFIXES = ("/api/", "/v1/")
 PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",

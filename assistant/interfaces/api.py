@@ -1,10 +1,10 @@
 """The HTTP app over the one answer function: native routes under /api, OpenAI-compatible ones under /v1.
 
-``create_api(bot)`` returns a FastAPI app; ``ui.py`` mounts the Gradio UI on the same app. This module
+``create_api(bot)`` returns a FastAPI app; ``web.py`` mounts the Gradio UI on the same app. This module
 never imports the UI. Model calls are CPU-bound and synchronous, so every route that touches the
-assistant runs in the threadpool; ``ServedAssistant`` (assistant/serving.py) lets asks run together while
-ingest and remove run alone. The /v1 routes live in assistant/openai_compat.py, the error shapes in
-assistant/api_errors.py.
+assistant runs in the threadpool; ``ServedAssistant`` (serving.py) lets asks run together while
+ingest and remove run alone. The /v1 routes live in openai_compat.py, the error shapes in
+http_errors.py.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from fastapi.routing import APIRoute
 from sse_starlette import EventSourceResponse
 from starlette.routing import Match
 
-from assistant import openai_compat
-from assistant.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
-from assistant.api_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
+from assistant.interfaces import openai_compat
+from assistant.interfaces.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
+from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
+from assistant.interfaces.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
 from assistant.records import Answer, AnswerEvent, ErrorEvent, Question, TokenEvent
 from assistant.service import Assistant
-from assistant.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

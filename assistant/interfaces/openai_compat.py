@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.api_errors import ERRORS, ApiError, ErrorBody
+from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody
+from assistant.interfaces.serving import Served, bearer
 from assistant.records import Answer, Citation, Message
-from assistant.serving import Served, bearer
 
 router = APIRouter(dependencies=[Depends(bearer)], responses=ERRORS)
 

@@ -24,6 +24,8 @@ out = Console(soft_wrap=True)  # no hard wraps: output is read by scripts too
 err = Console(stderr=True)
 log = logging.getLogger("assistant")
 
+WEB_APP_FACTORY = "assistant.interfaces.web:create_web_app"  # imported by each worker; not here (gradio is slow)
+
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Store location (default: ASSISTANT_DATA_DIR or ./data).")
 ]
@@ -129,7 +131,7 @@ def ask(
     data_dir: DataDir = None,
 ) -> None:
     """Answer one question from the stored documents, with citations."""
-    from assistant.service import QuestionError
+    from assistant.errors import QuestionError
 
     turns = _read_history(history) if history else []
     bot = _assistant(data_dir)
@@ -184,7 +186,7 @@ def print_answer(answer: Answer) -> None:
 @app.command()
 def chat(data_dir: DataDir = None) -> None:
     """Chat in the terminal; follow-up questions use the conversation so far. Ctrl-D ends."""
-    from assistant.service import QuestionError
+    from assistant.errors import QuestionError
 
     bot = _assistant(data_dir)
     report = bot.ensure_default_collection()
@@ -385,7 +387,7 @@ def serve(
 
     import uvicorn
 
-    from ui import create_web_app
+    from assistant.interfaces.chat_ui import create_web_app
 
     bot = _assistant(data_dir, **overrides)
     report = bot.ensure_default_collection()
@@ -432,7 +434,7 @@ def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm
         err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
     _say_who_may_use(bot.settings, host, listener.getsockname()[1])
     del bot
-    # the workers build their assistant from the environment, as `ui:create_web_app` does
+    # the workers build their assistant from the environment, as `create_web_app()` does
     if data_dir:
         os.environ["ASSISTANT_DATA_DIR"] = str(data_dir.expanduser().resolve())
     if llm:
@@ -450,7 +452,7 @@ def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm
                 time.sleep(0.5)
 
     threading.Thread(target=announce, daemon=True).start()
-    config = uvicorn.Config("ui:create_web_app", factory=True, host=host, port=port, workers=workers,
+    config = uvicorn.Config(WEB_APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                             log_level="warning")
     Multiprocess(config, sockets=[listener]).run()
 

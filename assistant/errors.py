@@ -1,0 +1,31 @@
+"""The failures a user can cause or meet, from every layer, in one place.
+
+The faces (CLI, HTTP, UI) word these for the user; anything else is a bug, logged with its traceback and
+shown as a plain apology. ``assistant/interfaces/http_errors.py`` is the one place that maps them to HTTP.
+"""
+
+from __future__ import annotations
+
+from assistant.llm import LLMError
+from assistant.uploads import UploadRefused
+from ingest.loaders import IngestError
+from store.chroma_index import StoreUnavailableError
+from store.collection import StoreBusyError
+
+
+class QuestionError(ValueError):
+    """A question we refuse to process (empty, too long); the message says why."""
+
+
+class SourceNotFound(LookupError):
+    """No stored source (or no stored file of one) matches the id or name asked for."""
+
+
+EXPECTED: tuple[type[Exception], ...] = (
+    QuestionError, SourceNotFound, UploadRefused, IngestError, StoreBusyError, StoreUnavailableError, LLMError,
+)
+
+
+def is_expected(exc: BaseException) -> bool:
+    """A failure the user can act on (its message says what to do), as opposed to a bug."""
+    return isinstance(exc, EXPECTED)
