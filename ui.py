@@ -11,6 +11,8 @@ from assistant.interfaces.web import create_web_app
 __all__ = ["create_web_app"]
 
 if __name__ == "__main__":
+    import sys
+
     from assistant.interfaces.cli import app
 
-    app(["serve"])
+    app(["serve", *sys.argv[1:]])  # python ui.py --port 8000: the options of `assistant serve`

@@ -8,11 +8,11 @@ answering, the evidence must pass the abstention checks described in ``assistant
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.instructions import is_instruction
 from assistant.questions import (
@@ -25,7 +25,7 @@ from assistant.questions import (
     refers_back,
     sub_questions,
 )
-from assistant.records import Answer, Citation, Context
+from assistant.records import SPACED_MARKER, Answer, Citation, Context
 from ingest.chunking import FRONT_MATTER_SECTION
 from ingest.records import Chunk
 from store.records import Hit
@@ -53,11 +53,14 @@ class Candidate:
         return self.dense + LEXICAL_WEIGHT * self.lexical + (TYPE_BONUS if self.typed else 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerPolicy:
-    min_evidence: float = 0.22
-    max_sentences: int = 3
-    keep_within: float = 0.12  # keep sentences scoring within this of the best one
+class AnswerPolicy(BaseModel):
+    """When to answer and how much to quote (``Settings.answering``; env ``ASSISTANT_MIN_EVIDENCE``, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_evidence: float = Field(0.22, ge=-1, le=1, description="Abstain below this best sentence similarity.")
+    max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
+    keep_within: float = Field(0.12, ge=0, description="Keep sentences scoring within this of the best one.")
 
 
 def candidates(
@@ -162,13 +165,12 @@ def abstain_reason(
     return None
 
 
-_FOOTNOTE = re.compile(r"\s*\[\d+\]")
 
 
 def shown_text(quote: str) -> str:
     """A quoted sentence as the answer text shows it: the document's own footnote marks ("[7]") are
     left out there, or they would read as our citation markers; the citation keeps the quote verbatim."""
-    return _FOOTNOTE.sub("", quote)
+    return SPACED_MARKER.sub("", quote)
 
 
 def build_answer(

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from assistant.evaluation import run_eval
+from assistant.evaluation import EvalQuestion, run_eval
 from assistant.service import Assistant
-from assistant.settings import Settings
 
 CHUNKING = [(600, 150), (800, 200), (1000, 250), (1200, 300)]
 RETRIEVAL = {
@@ -35,7 +33,7 @@ def header() -> list[str]:
     return ["| setting | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
 
 
-def sweep(bot: Assistant, rows: Sequence[dict], corpus: Sequence[Path]) -> str:
+def sweep(bot: Assistant, rows: Sequence[EvalQuestion], corpus: Sequence[Path]) -> str:
     """A Markdown table: the defaults, then each variant (one setting changed)."""
     lines = header()
     lines.append(_row("defaults", run_eval(bot.ask, rows).totals))
@@ -45,39 +43,38 @@ def sweep(bot: Assistant, rows: Sequence[dict], corpus: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
-def _threshold_rows(bot: Assistant, rows: Sequence[dict]) -> list[str]:
+def _threshold_rows(bot: Assistant, rows: Sequence[EvalQuestion]) -> list[str]:
     original, lines = bot.policy, []
     try:
         for threshold in THRESHOLDS:
-            bot.policy = replace(original, min_evidence=threshold)
+            bot.policy = original.model_copy(update={"min_evidence": threshold})
             lines.append(_row(f"min_evidence={threshold:.2f}", run_eval(bot.ask, rows).totals))
     finally:
         bot.policy = original
     return lines
 
 
-def _retrieval_rows(bot: Assistant, rows: Sequence[dict]) -> list[str]:
+def _retrieval_rows(bot: Assistant, rows: Sequence[EvalQuestion]) -> list[str]:
     original, lines = bot.retriever.config, []
     try:
         for name, values in RETRIEVAL.items():
             for value in values:
                 if getattr(original, name) == value:
                     continue
-                bot.retriever.config = replace(original, **{name: value})
+                bot.retriever.config = original.model_copy(update={name: value})
                 lines.append(_row(f"{name}={value}", run_eval(bot.ask, rows).totals))
     finally:
         bot.retriever.config = original
     return lines
 
 
-def _chunking_rows(bot: Assistant, rows: Sequence[dict], corpus: Sequence[Path]) -> list[str]:
+def _chunking_rows(bot: Assistant, rows: Sequence[EvalQuestion], corpus: Sequence[Path]) -> list[str]:
     lines = []
     for size, overlap in CHUNKING:
-        if (size, overlap) == (bot.settings.chunk_size, bot.settings.chunk_overlap):
+        if (size, overlap) == (bot.settings.chunking.chunk_size, bot.settings.chunking.overlap):
             continue
         with tempfile.TemporaryDirectory() as folder:
-            settings = Settings(**{**bot.settings.model_dump(exclude={"llm_api_key"}), "data_dir": Path(folder),
-                                   "chunk_size": size, "chunk_overlap": overlap, "llm": "extractive"})
+            settings = bot.settings.but(data_dir=Path(folder), chunk_size=size, chunk_overlap=overlap, llm="extractive")
             variant = Assistant(settings, embedder=bot.embedder)
             variant.ingest(corpus)
             lines.append(_row(f"chunk_size={size}, overlap={overlap}", run_eval(variant.ask, rows).totals))

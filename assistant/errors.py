@@ -6,6 +6,8 @@ shown as a plain apology. ``assistant/interfaces/http_errors.py`` is the one pla
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from assistant.llm import LLMError
 from assistant.uploads import UploadRefused
 from ingest.loaders import IngestError
@@ -29,3 +31,8 @@ EXPECTED: tuple[type[Exception], ...] = (
 def is_expected(exc: BaseException) -> bool:
     """A failure the user can act on (its message says what to do), as opposed to a bug."""
     return isinstance(exc, EXPECTED)
+
+
+def validation_summary(exc: ValidationError, limit: int = 3) -> str:
+    """The first problems of a pydantic ValidationError on one line: ``field: message; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()[:limit])

@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.errors import validation_summary
 from assistant.records import Answer, Message
 from ingest.loaders import IngestError, load
 
@@ -26,16 +29,33 @@ def normalize(text: str) -> str:
     return " ".join(text.translate(table).split()).lower()
 
 
-def load_questions(path: Path) -> list[dict]:
+class EvalQuestion(BaseModel):
+    """One line of a question set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = ""
+    question: str
+    history: list[Message] = Field(default_factory=list)
+    must: list[list[str]] = Field(default_factory=list, description="Groups of alternatives: one of each group.")
+    evidence: list[str] = Field(default_factory=list, description="Verbatim text that supports the answer.")
+    page: int | None = Field(None, description="PDFs: the page the evidence is on.")
+    abstain: bool = Field(False, description="The documents do not answer it: the assistant should abstain.")
+    kind: str = Field("", description="What sort of question (for reading results; not scored).")
+    answer: str = Field("", description="A reference answer (for reading results; not scored).")
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """The questions of a JSONL file; ValueError naming the line for one that is not a question."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
-        if "question" not in row:
-            raise ValueError(f"{path}:{number}: a line without 'question'")
-        row.setdefault("id", f"q{number}")
-        rows.append(row)
+        try:
+            row = EvalQuestion.model_validate_json(line)
+        except ValidationError as exc:
+            raise ValueError(f"{path}:{number}: not a question ({validation_summary(exc)})") from exc
+        rows.append(row if row.id else row.model_copy(update={"id": f"q{number}"}))
     return rows
 
 
@@ -83,9 +103,9 @@ class SourceTexts:
         return self._texts[source]
 
 
-def score_question(row: dict, answer: Answer, seconds: float, texts: SourceTexts) -> QuestionResult:
+def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: SourceTexts) -> QuestionResult:
     result = QuestionResult(
-        id=row["id"], question=row["question"], abstain_expected=bool(row.get("abstain")),
+        id=row.id, question=row.question, abstain_expected=row.abstain,
         abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
         backend=answer.backend, generated_dropped=answer.dropped_sentences,
         generated_kept=answer.answer.count("[") if answer.backend != "extractive" else 0,
@@ -94,20 +114,20 @@ def score_question(row: dict, answer: Answer, seconds: float, texts: SourceTexts
                                  for c in answer.citations)
     if result.abstain_expected:
         return result
-    evidence = [normalize(e) for e in row.get("evidence", [])]
+    evidence = [normalize(e) for e in row.evidence]
     result.evidence_rank = next(
         (i for i, ctx in enumerate(answer.contexts, start=1) if any(e in normalize(ctx.text) for e in evidence)),
         None,
     )
     text = normalize(answer.answer)
     result.key_facts = not answer.abstained and all(
-        any(normalize(alt) in text for alt in group) for group in row.get("must", [])
+        any(normalize(alt) in text for alt in group) for group in row.must
     )
     cited = {c.chunk_id for c in answer.citations}
     cited_text = " ".join(normalize(ctx.text) for ctx in answer.contexts if ctx.chunk_id in cited)
     result.supported = bool(evidence) and any(e in cited_text for e in evidence)
-    if row.get("page") is not None:
-        result.page_cited = not answer.abstained and any(c.page == row["page"] for c in answer.citations)
+    if row.page is not None:
+        result.page_cited = not answer.abstained and any(c.page == row.page for c in answer.citations)
     return result
 
 
@@ -140,13 +160,13 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     return totals
 
 
-def run_eval(ask: Callable[[str, list[Message]], Answer], rows: Sequence[dict]) -> EvalReport:
+def run_eval(ask: Callable[[str, list[Message]], Answer], rows: Sequence[EvalQuestion]) -> EvalReport:
     """Ask every question through ``ask`` (the same function the API uses) and score the answers."""
     texts = SourceTexts()
     results = []
     for row in rows:
         started = time.perf_counter()
-        answer = ask(row["question"], [Message.model_validate(m) for m in row.get("history", [])])
+        answer = ask(row.question, list(row.history))
         results.append(score_question(row, answer, time.perf_counter() - started, texts))
     return EvalReport(results=results, totals=summarize(results))
 

@@ -40,10 +40,10 @@ def fenced_passages(chunks: Sequence[Chunk]) -> str:
     )
 
 
-def answer_messages(prompts: Prompts, question: str, chunks: Sequence[Chunk]) -> list[dict[str, str]]:
+def answer_messages(prompts: Prompts, question: str, chunks: Sequence[Chunk]) -> list[Message]:
     return [
-        {"role": "system", "content": prompts.system},
-        {"role": "user", "content": prompts.answer.format(passages=fenced_passages(chunks), question=question)},
+        Message(role="system", content=prompts.system),
+        Message(role="user", content=prompts.answer.format(passages=fenced_passages(chunks), question=question)),
     ]
 
 
@@ -93,7 +93,7 @@ def condense_with_model(
 ) -> str | None:
     """A standalone rewrite of a follow-up, or None when the model's reply is not a usable question."""
     transcript = "\n".join(f"{m.role}: {m.content}" for m in history[-6:])
-    messages = [{"role": "user", "content": prompts.condense.format(history=transcript, question=question)}]
+    messages = [Message(role="user", content=prompts.condense.format(history=transcript, question=question))]
     reply = "".join(_take(backend.stream(messages), 400)).strip().splitlines()
     rewrite = reply[0].strip().strip('"') if reply else ""
     if not rewrite.endswith("?") or not 8 <= len(rewrite) <= 300:

@@ -12,7 +12,7 @@ from ingest.budget import LoadBudget, load_within
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import IngestError, find_files
 from ingest.records import Chunk, Document
-from store.collection import Collection
+from store.collection import Collection, PutStatus
 
 log = logging.getLogger(__name__)
 BATCH_CHUNKS = 256  # new chunks embedded together: large enough to keep the encoder busy
@@ -79,7 +79,7 @@ def ingest_files(
             log.warning("%s", exc)
             report.failed.append((source or str(path), str(exc)))
             continue
-        if collection.status_in(stored, doc, signature) == "unchanged":
+        if collection.status_in(stored, doc, signature) is PutStatus.UNCHANGED:
             report.unchanged.append(doc.source)
             continue
         batch.append((doc, chunk_document(doc, chunking)))
@@ -98,10 +98,11 @@ def _flush(
     if not batch:
         return
     for result in collection.put(batch, signature):
-        {"added": report.added, "updated": report.updated, "unchanged": report.unchanged}[result.status].append(
+        {PutStatus.ADDED: report.added, PutStatus.UPDATED: report.updated,
+         PutStatus.UNCHANGED: report.unchanged}[result.status].append(
             result.source
         )
-        if result.status != "unchanged":
+        if result.status is not PutStatus.UNCHANGED:
             report.chunks += result.chunks
     batch.clear()
 

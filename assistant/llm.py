@@ -10,11 +10,38 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from assistant.records import Message
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("extractive", "openai", "llamacpp")
 STOP = ["\nQuestion:", "\nPassages:", "<passage", "\n\n\n"]
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LLMConfig(BaseModel):
+    """The answer backend (``Settings.llm``; env ``ASSISTANT_LLM``, ``ASSISTANT_LLM_BASE_URL``, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: str = Field("extractive", description="Answer backend: extractive (no model), openai or llamacpp.")
+    base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server (openai backend).")
+    model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
+    api_key: SecretStr | None = Field(None, exclude=True, description="Key for the OpenAI-compatible server.")
+    model_path: Path | None = Field(None, description="GGUF file (llamacpp backend); default: bundled SmolLM2.")
+    passages: int = Field(4, ge=1, le=20, description="Best passages put in the model's prompt.")
+    max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, le=2)
+    timeout: float = Field(60, gt=0, description="Seconds to wait for the language model server.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r}; choose extractive, openai or llamacpp")
+        return value
 
 
 class LLMError(RuntimeError):
@@ -27,7 +54,7 @@ class ChatBackend(Protocol):
     def check(self) -> None:
         """Raise LLMError if the backend cannot answer."""
 
-    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         """The reply to OpenAI-style messages, piece by piece."""
 
 
@@ -67,11 +94,11 @@ class OpenAIBackend:
         if response.status_code >= 400:
             raise LLMError(f"the language model server at {self.base_url} answered {response.status_code} on /models")
 
-    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         import openai
 
         try:
-            for chunk in self.chat.stream([(m["role"], m["content"]) for m in messages]):
+            for chunk in self.chat.stream([(m.role, m.content) for m in messages]):
                 if isinstance(chunk.content, str) and chunk.content:
                     yield chunk.content
         except openai.OpenAIError as exc:
@@ -104,10 +131,10 @@ class LlamaCppBackend:
     def check(self) -> None:
         return None  # loading the file in __init__ is the check
 
-    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         parts = self.llm.create_chat_completion(
-            messages=list(messages), stream=True, max_tokens=self.max_tokens, temperature=self.temperature,
-            repeat_penalty=1.3, stop=STOP,
+            messages=[m.model_dump() for m in messages], stream=True, max_tokens=self.max_tokens,
+            temperature=self.temperature, repeat_penalty=1.3, stop=STOP,
         )
         for part in parts:
             text = part["choices"][0].get("delta", {}).get("content")
@@ -115,15 +142,17 @@ class LlamaCppBackend:
                 yield text
 
 
-def build_backend(kind: str, *, base_url: str, model: str, api_key: str | None, model_path: Path | None,
-                  max_tokens: int, temperature: float, timeout: float) -> ChatBackend | None:
+def build_backend(config: LLMConfig) -> ChatBackend | None:
     """The configured backend, checked; None for the extractive (no model) default."""
+    kind = config.backend
     if kind == "extractive":
         return None
     if kind == "openai":
-        backend: ChatBackend = OpenAIBackend(base_url, model, api_key, max_tokens, temperature, timeout)
+        key = config.api_key.get_secret_value() if config.api_key else None
+        backend: ChatBackend = OpenAIBackend(config.base_url, config.model, key, config.max_tokens,
+                                             config.temperature, config.timeout)
     elif kind == "llamacpp":
-        backend = LlamaCppBackend(model_path, max_tokens, temperature)
+        backend = LlamaCppBackend(config.model_path, config.max_tokens, config.temperature)
     else:
         raise LLMError(f"unknown language model backend {kind!r}; choose one of {', '.join(BACKENDS)}")
     backend.check()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ingest.records import Chunk
+
+MARKER = re.compile(r"\[(\d+)\]")
+"""A citation marker in answer text: ``[n]`` refers to ``citations[n-1]`` (the one home of this pattern)."""
+SPACED_MARKER = re.compile(r"\s*" + MARKER.pattern)  # with the space before it, to cut markers out of text
 
 
 def source_id(source: str) -> str:

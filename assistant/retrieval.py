@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from store.collection import Collection
 from store.fusion import reciprocal_rank_fusion
+from store.protocol import SearchableStore
 from store.records import Hit
 
 
-@dataclass(frozen=True, slots=True)
-class RetrievalConfig:
-    k: int = 6
-    candidates: int = 20
-    dense_weight: float = 1.0
-    sentence_weight: float = 1.0
-    keyword_weight: float = 1.0
-    per_section: int = 2
+class RetrievalConfig(BaseModel):
+    """What retrieval hands the answerer (``Settings.retrieval``; env ``ASSISTANT_K``, ``ASSISTANT_CANDIDATES``...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(6, ge=1, le=50, description="Chunks handed to the answerer.")
+    candidates: int = Field(20, ge=1, le=200, description="Hits taken from each index before fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the chunk-vector ranking.")
+    sentence_weight: float = Field(1.0, ge=0, description="RRF weight of the best-sentence-vector ranking.")
+    keyword_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 ranking.")
+    per_section: int = Field(2, ge=1, description="At most this many chunks of one section in the top k.")
 
 
 def cap_per_section(hits: Sequence[Hit], per_section: int, k: int) -> list[Hit]:
@@ -48,7 +50,7 @@ def cap_per_section(hits: Sequence[Hit], per_section: int, k: int) -> list[Hit]:
 
 
 class HybridRetriever:
-    def __init__(self, collection: Collection, config: RetrievalConfig) -> None:
+    def __init__(self, collection: SearchableStore, config: RetrievalConfig) -> None:
         self.collection = collection
         self.config = config
 
@@ -58,9 +60,9 @@ class HybridRetriever:
         rankings, weights = [], []
         for text in (query, *more_queries):
             rankings += [
-                self.collection.dense.search(text, c.candidates),
-                self.collection.dense.search_sentences(text, c.candidates),
-                self.collection.keyword.search(text, c.candidates),
+                self.collection.search_chunks(text, c.candidates),
+                self.collection.search_sentences(text, c.candidates),
+                self.collection.search_keywords(text, c.candidates),
             ]
             weights += [c.dense_weight, c.sentence_weight, c.keyword_weight]
         fused = reciprocal_rank_fusion(rankings, weights)

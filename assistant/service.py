@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from assistant.answering import AnswerPolicy, extractive_answer, shown_text
+from assistant.answering import extractive_answer, shown_text
 from assistant.errors import QuestionError
 from assistant.generative import answer_messages, condense_with_model, repeats, verified_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
@@ -14,10 +14,8 @@ from assistant.llm import build_backend
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import Answer, AnswerEvent, Message, StreamEvent, TokenEvent
-from assistant.retrieval import HybridRetriever, RetrievalConfig
+from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
-from ingest.budget import LoadBudget
-from ingest.chunking import ChunkingConfig
 from store.collection import Collection
 from store.embeddings import Embedder
 from store.manifest import SourceEntry
@@ -36,19 +34,12 @@ class Assistant:
             s.model_path, backend=s.embedding_backend, cache_dir=s.model_cache or s.data_dir / "models"
         )
         self.collection = Collection(s.data_dir, self.embedder, s.chroma_url, chroma_prefix=s.chroma_prefix)
-        self.retriever = HybridRetriever(
-            self.collection,
-            RetrievalConfig(s.k, s.candidates, s.dense_weight, s.sentence_weight, s.keyword_weight, s.per_section),
-        )
-        self.policy = AnswerPolicy(min_evidence=s.min_evidence, max_sentences=s.max_sentences)
-        self.chunking = ChunkingConfig(s.chunk_size, s.chunk_overlap)
-        self.load_budget = LoadBudget(s.load_seconds, s.load_seconds_per_mb, s.load_memory_mb)
+        self.retriever = HybridRetriever(self.collection, s.retrieval)
+        self.policy = s.answering
+        self.chunking = s.chunking
+        self.load_budget = s.loading
         self.prompts = load_prompts()
-        self.backend = build_backend(
-            s.llm, base_url=s.llm_base_url, model=s.llm_model,
-            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None, model_path=s.llm_model_path,
-            max_tokens=s.llm_max_tokens, temperature=s.llm_temperature, timeout=s.llm_timeout,
-        )
+        self.backend = build_backend(s.llm)
 
     def ask(self, question: str, history: Sequence[Message | dict] = ()) -> Answer:
         """Answer from the documents, with citations; raises QuestionError for unusable questions."""
@@ -71,7 +62,7 @@ class Assistant:
         parts = sub_questions(question)
         part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
         hits = self.retriever.retrieve(standalone, *part_queries)
-        sentence_vectors = self.collection.dense.sentence_vectors([h.chunk for h in hits])
+        sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
         asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
         embed = self.embedder.query_vector
         extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
@@ -80,7 +71,7 @@ class Assistant:
                 yield TokenEvent(f"{shown_text(citation.quote)} [{citation.n}] ")
             yield AnswerEvent(extractive)
             return
-        chunks = [h.chunk for h in hits][: self.settings.llm_passages]
+        chunks = [h.chunk for h in hits][: self.settings.llm.passages]
         text = ""
         for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
             text += piece

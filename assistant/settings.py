@@ -1,16 +1,33 @@
-"""All settings in one object: environment variables with the ASSISTANT_ prefix, or a .env file."""
+"""All settings in one object: environment variables with the ASSISTANT_ prefix, or a .env file.
+
+The settings nest: ``chunking``, ``loading``, ``retrieval``, ``answering``, ``llm`` and ``serving`` are the
+configuration objects the code takes (each defined beside the code it configures, with its defaults and
+limits written once). The environment keeps its flat names (``ASSISTANT_K``, ``ASSISTANT_CHUNK_SIZE``,
+``ASSISTANT_LLM``, ``ASSISTANT_API_KEYS`` ...); ``FLAT_NAMES`` says where each one goes, and the same flat
+names work as keyword arguments (``Settings(k=8, llm="openai")``) and in ``Settings.but``.
+"""
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from assistant.answering import AnswerPolicy
+from assistant.llm import LLMConfig
+from assistant.retrieval import RetrievalConfig
+from ingest.budget import LoadBudget
+from ingest.chunking import ChunkingConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path(str(files("corpus")))  # package data: an installed wheel has it too
+PREFIX = "ASSISTANT_"
 
 
 def default_data_dir() -> Path:
@@ -18,47 +35,11 @@ def default_data_dir() -> Path:
     return PROJECT_ROOT / "data" if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd() / "data"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="forbid"
-    )
+class ServingConfig(BaseModel):
+    """`assistant serve`: the HTTP API, the chat UI and the /embed page."""
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="Where the store, uploads and logs live.")
-    model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "
-        "A store keeps the backend it was embedded with and refuses another one.",
-    )
-    model_cache: Path | None = Field(
-        None, description="Where the ONNX backends keep the model exported on first use; default data_dir/models.",
-    )
-    chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
-    chroma_prefix: str = Field(
-        "", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9._-]*)?$", max_length=40,
-        description="Prefix of the Chroma collection names: several collections on one Chroma server.",
-    )
-    default_corpus: Path = Field(DEFAULT_CORPUS, description="Ingested on first start when the store is empty.")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(300, ge=0, description="Characters of the previous chunk a chunk repeats.")
-    max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts.")
-    load_seconds: float = Field(10, gt=0, description="Time budget to parse one PDF, DOCX or HTML file ...")
-    load_seconds_per_mb: float = Field(5, ge=0, description="... plus this many seconds per MB of the file.")
-    load_memory_mb: int = Field(2048, ge=256, description="Memory budget of the process that parses one file.")
-
-    k: int = Field(6, ge=1, le=50, description="Chunks handed to the answerer.")
-    candidates: int = Field(20, ge=1, le=200, description="Hits taken from each index before fusion.")
-    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the chunk-vector ranking.")
-    sentence_weight: float = Field(1.0, ge=0, description="RRF weight of the best-sentence-vector ranking.")
-    keyword_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 ranking.")
-    per_section: int = Field(2, ge=1, description="At most this many chunks of one section in the top k.")
-
-    min_evidence: float = Field(0.22, ge=-1, le=1, description="Abstain below this best sentence similarity.")
-    max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
-    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
-    max_history_messages: int = Field(20, ge=0, description="Earlier messages kept for follow-ups.")
-
-    # Serving (`assistant serve`): the HTTP API, the chat UI and the /embed page.
     host: str = Field("127.0.0.1", description="Address `assistant serve` listens on.")
     port: int = Field(7860, ge=0, le=65535, description="Port `assistant serve` listens on.")
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -87,24 +68,119 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    llm: str = Field("extractive", description="Answer backend: extractive (no model), openai or llamacpp.")
-    llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server (openai backend).")
-    llm_model: str = Field("default", description="Model name sent to the OpenAI-compatible server.")
-    llm_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible server (env only).")
-    llm_model_path: Path | None = Field(None, description="GGUF file (llamacpp backend); default: bundled SmolLM2.")
-    llm_passages: int = Field(4, ge=1, le=20, description="Best passages put in the model's prompt.")
-    llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
-    llm_temperature: float = Field(0.0, ge=0, le=2)
-    llm_timeout: float = Field(60, gt=0, description="Seconds to wait for the language model server.")
 
-    @field_validator("llm")
+# flat name (env without the prefix, keyword argument) -> (sub-model, its field)
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    "chunk_size": ("chunking", "chunk_size"), "chunk_overlap": ("chunking", "overlap"),
+    "load_seconds": ("loading", "seconds"), "load_seconds_per_mb": ("loading", "seconds_per_mb"),
+    "load_memory_mb": ("loading", "memory_mb"),
+    **{name: ("retrieval", name) for name in RetrievalConfig.model_fields},
+    **{name: ("answering", name) for name in AnswerPolicy.model_fields},
+    "llm": ("llm", "backend"),
+    **{f"llm_{name}": ("llm", name) for name in LLMConfig.model_fields if name != "backend"},
+    **{name: ("serving", name) for name in ServingConfig.model_fields},
+}
+
+
+def nested(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat names moved into their sub-models' dicts; sub-model values (dicts or models) merged with them."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in FLAT_NAMES and not isinstance(value, dict | BaseModel):
+            group, field = FLAT_NAMES[name]
+            out.setdefault(group, {})[field] = value
+        elif isinstance(value, BaseModel) and name in SUB_MODELS:
+            out[name] = {**dict(value), **out.get(name, {})}
+        elif isinstance(value, dict) and name in SUB_MODELS:
+            out[name] = {**value, **out.get(name, {})}
+        else:
+            out[name] = value
+    return out
+
+
+class FlatEnvironment(PydanticBaseSettingsSource):
+    """``ASSISTANT_*`` variables from the environment, then the .env file (the environment wins), by flat name.
+
+    A name the settings do not know is an error in the .env file (a typo there would go unseen) and is
+    ignored in the environment (which holds other programs' variables too).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: str | None) -> None:
+        super().__init__(settings_cls)
+        self.env_file = env_file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False  # unused: __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        known = set(FLAT_NAMES) | set(self.settings_cls.model_fields)
+        found: dict[str, Any] = {}
+        dotenv = dotenv_values(self.env_file) if self.env_file and Path(self.env_file).is_file() else {}
+        for origin in (dotenv, os.environ):
+            for key, value in origin.items():
+                if not key.upper().startswith(PREFIX) or value is None:
+                    continue
+                name = key[len(PREFIX):].lower()
+                if name in known and (name not in SUB_MODELS or name == "llm"):  # ASSISTANT_LLM: the backend
+                    found[name] = value
+                elif origin is dotenv:
+                    raise ValueError(f"{self.env_file}: unknown setting {key}")
+        return nested(found)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", env_file_encoding="utf-8", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the store, uploads and logs live.")
+    model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "
+        "A store keeps the backend it was embedded with and refuses another one.",
+    )
+    model_cache: Path | None = Field(
+        None, description="Where the ONNX backends keep the model exported on first use; default data_dir/models.",
+    )
+    chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
+    chroma_prefix: str = Field(
+        "", pattern=r"^([a-zA-Z0-9][a-zA-Z0-9._-]*)?$", max_length=40,
+        description="Prefix of the Chroma collection names: several collections on one Chroma server.",
+    )
+    default_corpus: Path = Field(DEFAULT_CORPUS, description="Ingested on first start when the store is empty.")
+    max_file_mb: float = Field(50, gt=0, description="Largest file ingest accepts.")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
+    max_history_messages: int = Field(20, ge=0, description="Earlier messages kept for follow-ups.")
+
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
+    loading: LoadBudget = Field(default_factory=LoadBudget)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    answering: AnswerPolicy = Field(default_factory=AnswerPolicy)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**nested(values))  # before the sources merge: Settings(llm="openai") keeps env's URL
+
     @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in ("extractive", "openai", "llamacpp"):
-            raise ValueError(f"unknown backend {value!r}; choose extractive, openai or llamacpp")
-        return value
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env_file = settings_cls.model_config.get("env_file")
+        return init_settings, FlatEnvironment(settings_cls, str(env_file) if env_file else None)
+
+    def but(self, **changes: Any) -> Settings:
+        """A copy with these settings changed (flat names or sub-models), each changed sub-model validated."""
+        update: dict[str, Any] = {}
+        for name, value in nested(changes).items():
+            current = getattr(self, name)
+            update[name] = type(current).model_validate({**dict(current), **value}) if name in SUB_MODELS else value
+        return self.model_copy(update=update)
 
     @field_validator("chroma_url")
     @classmethod
     def _empty_url_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+
+SUB_MODELS = frozenset({"chunking", "loading", "retrieval", "answering", "llm", "serving"})

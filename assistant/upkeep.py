@@ -73,7 +73,7 @@ def _offsets_hold(bot: Assistant, path: Path, chunk_ids: list[str]) -> bool:
     except IngestError as exc:
         log.warning("doctor: %s no longer loads: %s", path, exc)
         return False
-    chunks = bot.collection.dense.get(chunk_ids)
+    chunks = bot.collection.get(chunk_ids)
     return all(text[c.start : c.end] == c.text for c in chunks)
 
 

@@ -15,11 +15,11 @@ import numpy as np
 
 from assistant.instructions import instruction_sentences
 from assistant.questions import content_stems, missing_specifics, specifics
+from assistant.records import SPACED_MARKER
 from ingest.chunking import sentence_spans
 from ingest.records import Chunk
 
-_MARKER = re.compile(r"\s*\[(\d+)\]")
-_LEADING_MARKERS = re.compile(r"\s*(?:\[\d+\]\s*)+")  # markers before the first word of a sentence
+_LEADING_MARKERS = re.compile(rf"(?:{SPACED_MARKER.pattern})+\s*")  # markers before the first word of a sentence
 MIN_COSINE = 0.55  # close enough on its own
 MIN_COSINE_WITH_TERMS = 0.35  # close enough when most of the sentence's terms are in the quote
 MIN_TERM_SHARE = 0.6
@@ -47,10 +47,10 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
         sentence = text[start:end]
         leading = _LEADING_MARKERS.match(sentence)
         if leading and claims:  # "A. [1] B. [2]": the sentence splitter hands A's marker to B
-            claims.append(("", [int(n) for n in _MARKER.findall(leading.group())]))
+            claims.append(("", [int(n) for n in SPACED_MARKER.findall(leading.group())]))
             sentence = sentence[leading.end() :]
-        numbers = [int(n) for n in _MARKER.findall(sentence)]
-        claim = _MARKER.sub("", sentence).strip()
+        numbers = [int(n) for n in SPACED_MARKER.findall(sentence)]
+        claim = SPACED_MARKER.sub("", sentence).strip()
         if claim.strip(" .") or numbers:
             claims.append((claim, numbers))
     return _attach_trailing_markers(claims)

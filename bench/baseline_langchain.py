@@ -116,18 +116,18 @@ def run_baseline(files: list[Path], questions: list[dict], embeddings) -> dict:
         ingest_s = time.perf_counter() - started
         store.similarity_search("warm up", k=K)
         latencies, hits, per_q = [], 0, {}
-        scored = [q for q in questions if q.get("evidence")]
+        scored = [q for q in questions if q.evidence]
         for q in scored:
             t = time.perf_counter()
-            results = store.similarity_search(q["question"], k=K)
+            results = store.similarity_search(q.question, k=K)
             latencies.append(time.perf_counter() - t)
-            ok = found([d.page_content for d in results], q["evidence"])
+            ok = found([d.page_content for d in results], q.evidence)
             hits += ok
-            per_q[q["id"]] = ok
+            per_q[q.id] = ok
         for _ in range(2):  # more latency samples
             for q in scored:
                 t = time.perf_counter()
-                store.similarity_search(q["question"], k=K)
+                store.similarity_search(q.question, k=K)
                 latencies.append(time.perf_counter() - t)
         return {
             "chunks": len(splits), "ingest_s": ingest_s, "split_s": split_s, "chunks_per_s": len(splits) / ingest_s,
@@ -151,17 +151,17 @@ def run_ours(files: list[Path], questions: list[dict], embedder) -> dict:
         ingest_s = time.perf_counter() - started
         bot.retriever.retrieve("warm up")
         latencies, hits, per_q = [], 0, {}
-        scored = [q for q in questions if q.get("evidence")]
+        scored = [q for q in questions if q.evidence]
         for rnd in range(3):
             for q in scored:
                 embedder._cached_query.cache_clear()
                 t = time.perf_counter()
-                results = bot.retriever.retrieve(q["question"])[:K]
+                results = bot.retriever.retrieve(q.question)[:K]
                 latencies.append(time.perf_counter() - t)
                 if rnd == 0:
-                    ok = found([h.chunk.text for h in results], q["evidence"])
+                    ok = found([h.chunk.text for h in results], q.evidence)
                     hits += ok
-                    per_q[q["id"]] = ok
+                    per_q[q.id] = ok
         return {
             "chunks": report.chunks, "ingest_s": ingest_s, "chunks_per_s": report.chunks / ingest_s,
             "docs_per_s": len(files) / ingest_s,

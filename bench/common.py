@@ -10,6 +10,10 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.evaluation import EvalQuestion
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -26,9 +30,10 @@ ARTICLE = ROOT / "corpus" / "strategic-mechanism.md"
 DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"
 
 
-def dev_questions() -> list[dict]:
-    lines = DEV_QUESTIONS.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+def dev_questions() -> list[EvalQuestion]:
+    from assistant.evaluation import load_questions  # after the sys.path line above
+
+    return load_questions(DEV_QUESTIONS)
 
 
 def peak_rss_mb() -> float:

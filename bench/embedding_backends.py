@@ -112,12 +112,12 @@ def chunk_texts(n_docs: int) -> tuple[list, list[str], int]:
     from synthetic import write_corpus
 
     from assistant.settings import Settings
-    from ingest.chunking import ChunkingConfig, chunk_document
+    from ingest.chunking import chunk_document
     from ingest.loaders import load
     from store.chroma_index import embedding_input
 
     settings = Settings()
-    config = ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+    config = settings.chunking
     article = chunk_document(load(ARTICLE), config)
     files = write_corpus(CACHE / "synthetic-docs", n_docs) if n_docs else []
     synthetic = [c for f in files for c in chunk_document(load(f), config)]
@@ -126,7 +126,7 @@ def chunk_texts(n_docs: int) -> tuple[list, list[str], int]:
 
 
 def quality_questions() -> list[dict]:
-    return [q for q in dev_questions() if q.get("evidence") and not q.get("abstain")]
+    return [q for q in dev_questions() if q.evidence and not q.abstain]
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -187,9 +187,9 @@ def measure_quality(backends: list[Backend], article: list, texts: list[str], n_
     from assistant.evaluation import normalize
 
     chunk_norm = [normalize(c.text) for c in article]
-    gold = [{i for i, t in enumerate(chunk_norm) if any(normalize(e) in t for e in q["evidence"])} for q in questions]
+    gold = [{i for i, t in enumerate(chunk_norm) if any(normalize(e) in t for e in q.evidence)} for q in questions]
     result = {"questions": len(questions), "with_gold_chunk": sum(1 for g in gold if g), "backends": {}}
-    qvecs = {b.name: np.stack([b.query(q["question"]) for q in questions]) for b in backends}
+    qvecs = {b.name: np.stack([b.query(q.question) for q in questions]) for b in backends}
     ref_q, ref_c = qvecs["torch"], vectors["torch"]
     for b in backends:
         q, c = qvecs[b.name], vectors[b.name]
@@ -206,7 +206,7 @@ def measure_quality(backends: list[Backend], article: list, texts: list[str], n_
         row["top1_same_as_torch"] = float(np.mean(
             np.array(row["article"]["top1"]) == np.argmax(ref_q @ ref_c[:n_article].T, axis=1)))
         result["backends"][b.name] = row
-    result["missed_by_torch_at_5"] = [q["id"] for q, g, t in zip(
+    result["missed_by_torch_at_5"] = [q.id for q, g, t in zip(
         questions, gold, np.argsort(-(ref_q @ ref_c[:n_article].T), axis=1)[:, :5], strict=True)
         if not (g & set(t.tolist()))]
     return result
@@ -344,7 +344,7 @@ def main() -> None:
     print(f"[{time.strftime('%H:%M:%S')}] throughput, {args.rounds} interleaved rounds ...", flush=True)
     per, vectors = measure_throughput(backends, texts, args.rounds)
     print(f"[{time.strftime('%H:%M:%S')}] single-query latency ...", flush=True)
-    all_questions = [q["question"] for q in dev_questions()]
+    all_questions = [q.question for q in dev_questions()]
     qtimes = measure_queries(backends, all_questions, args.query_rounds)
     print(f"[{time.strftime('%H:%M:%S')}] dev-set retrieval quality ...", flush=True)
     quality = measure_quality(backends, article, texts, n_article, vectors, questions)

@@ -68,7 +68,7 @@ def run_case(case: str) -> dict:
     import assistant.ingestion as ingestion
     from assistant.service import Assistant
     from assistant.settings import Settings
-    from ingest.chunking import ChunkingConfig, chunk_document
+    from ingest.chunking import chunk_document
     from ingest.loaders import find_files, load
     from store.chroma_index import embedding_input
     from store.embeddings import Embedder
@@ -112,7 +112,7 @@ def run_case(case: str) -> dict:
         assert not report.failed, report.failed
 
         # the same chunk texts the encoder saw during ingest
-        config = ChunkingConfig(bot.settings.chunk_size, bot.settings.chunk_overlap)
+        config = bot.settings.chunking
         chunks = [c for f in find_files([path]) for c in chunk_document(load(f), config)]
         chunks = list({c.id: c for c in chunks}.values())
         texts = [embedding_input(c)[0] for c in chunks]

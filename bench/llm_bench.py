@@ -19,6 +19,7 @@ from common import ARTICLE, dev_questions, machine, write_json
 
 from assistant.generative import answer_messages
 from assistant.llm import LlamaCppBackend
+from assistant.records import Message
 from assistant.service import Assistant
 from assistant.settings import Settings
 
@@ -34,10 +35,10 @@ def main() -> None:
         backend = LlamaCppBackend(None, max_tokens=200, temperature=0.0)
         load_seconds = time.perf_counter() - started
         rows = []
-        for row in [r for r in dev_questions() if not r.get("abstain")][: args.questions]:
-            hits = bot.retriever.retrieve(row["question"])
-            passages = [h.chunk for h in hits][: bot.settings.llm_passages]
-            messages = answer_messages(bot.prompts, row["question"], passages)
+        for row in [r for r in dev_questions() if not r.abstain][: args.questions]:
+            hits = bot.retriever.retrieve(row.question)
+            passages = [h.chunk for h in hits][: bot.settings.llm.passages]
+            messages = answer_messages(bot.prompts, row.question, passages)
             rows.append(_measure(backend, messages))
     first = [r["first_token_s"] for r in rows]
     rates = [r["tokens_per_s"] for r in rows]
@@ -51,7 +52,7 @@ def main() -> None:
           f"generation {result['tokens_per_s_p50']:.1f} tokens/s p50 over {len(rows)} prompts")
 
 
-def _measure(backend: LlamaCppBackend, messages: list[dict]) -> dict:
+def _measure(backend: LlamaCppBackend, messages: list[Message]) -> dict:
     started = time.perf_counter()
     first = None
     tokens = 0
@@ -62,7 +63,7 @@ def _measure(backend: LlamaCppBackend, messages: list[dict]) -> dict:
     total = time.perf_counter() - started
     first = first or total
     return {
-        "prompt_chars": sum(len(m["content"]) for m in messages), "tokens": tokens, "first_token_s": first,
+        "prompt_chars": sum(len(m.content) for m in messages), "tokens": tokens, "first_token_s": first,
         "tokens_per_s": (tokens - 1) / (total - first) if tokens > 1 and total > first else 0.0,
     }
 

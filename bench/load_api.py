@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=240, help="Stop measuring after this long.")
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
-    base = [q["question"] for q in dev_questions() if not q.get("history")]
+    base = [q.question for q in dev_questions() if not q.history]
     questions = Questions(base)
     result: dict = {"machine": machine(), "args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="load-api-") as tmp:

@@ -90,7 +90,7 @@ def probe(url: str, doc_index: int, seed: int) -> bool:
 
 
 def run_level(served: Served, data_dir: Path, docs_dir: Path, clients: int, args, start: int) -> dict:
-    base = [q["question"] for q in dev_questions() if not q.get("history")]
+    base = [q.question for q in dev_questions() if not q.history]
     offset = 2 * (start // max(args.docs, 1))  # each level its own prefixes too
     idle = timed_load(served.url, Questions(base, PREFIXES[offset::4]), clients, args.idle_seconds)
     folder = docs_dir / f"batch-{start}"

@@ -9,25 +9,18 @@ bench/results/manifest_size.json.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import asdict
+from pathlib import Path
 
-import httpx
-from common import ROOT, machine, percentile, write_json
+from common import machine, percentile, write_json
 
 from store.chroma_index import open_chroma_client
+from store.chroma_server import chroma_server
 from store.manifest import ChromaManifest, SourceEntry
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -39,34 +32,20 @@ def main() -> None:
                                      "1200/300")
         for i in range(sources)
     }
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="manifest-size-") as tmp:
-        command = [str(ROOT / ".venv" / "bin" / "chroma"), "run", "--path", f"{tmp}/db", "--host", "127.0.0.1",
-                   "--port", str(port)]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(120):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            manifest = ChromaManifest(open_chroma_client(url=f"http://127.0.0.1:{port}"), "manifest")
-            saves, loads, stamps = [], [], []
-            for _ in range(3):
-                started = time.perf_counter()
-                manifest.save(entries)
-                saves.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                assert len(manifest.load()) == sources
-                loads.append(time.perf_counter() - started)
-            for _ in range(50):
-                started = time.perf_counter()
-                manifest.stamp()
-                stamps.append(time.perf_counter() - started)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="manifest-size-") as tmp, chroma_server(Path(tmp)) as url:
+        manifest = ChromaManifest(open_chroma_client(url=url), "manifest")
+        saves, loads, stamps = [], [], []
+        for _ in range(3):
+            started = time.perf_counter()
+            manifest.save(entries)
+            saves.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            assert len(manifest.load()) == sources
+            loads.append(time.perf_counter() - started)
+        for _ in range(50):
+            started = time.perf_counter()
+            manifest.stamp()
+            stamps.append(time.perf_counter() - started)
     size = len(json.dumps({s: asdict(e) for s, e in entries.items()}, ensure_ascii=False).encode())
     result = {
         "machine": machine(), "sources": sources, "chunks": sources * per_source, "document_bytes": size,

@@ -236,7 +236,6 @@ def _stats(values: list[float]) -> dict:
 
 
 def measure(size: int, rounds: int, profile: bool) -> dict:
-    from assistant.records import Message
     from assistant.service import Assistant
     from assistant.settings import Settings
 
@@ -258,13 +257,13 @@ def measure(size: int, rounds: int, profile: bool) -> dict:
         first_query_s = time.perf_counter() - started
         # one unmeasured round: warms caches (Chroma segments, pysbd, stemmer)
         for q in questions:
-            bot.ask(q["question"], [Message.model_validate(m) for m in q.get("history", [])])
+            bot.ask(q.question, list(q.history))
 
         embed, retrieve, ask = [], [], []
         per_question: dict[str, list[float]] = {}
         for _ in range(rounds):
             for q in questions:
-                text, history = q["question"], [Message.model_validate(m) for m in q.get("history", [])]
+                text, history = q.question, list(q.history)
                 t = time.perf_counter()
                 model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
                 embed.append(time.perf_counter() - t)
@@ -278,7 +277,7 @@ def measure(size: int, rounds: int, profile: bool) -> dict:
                 t = time.perf_counter()
                 bot.ask(text, history)
                 ask.append(time.perf_counter() - t)
-                per_question.setdefault(q["id"], []).append(ask[-1])
+                per_question.setdefault(q.id, []).append(ask[-1])
 
         result = {
             "size": size,
@@ -312,13 +311,12 @@ def profile_ask(bot, questions: list[dict], size: int, rounds: int) -> dict:
     import io
     import pstats
 
-    from assistant.records import Message
 
     def run() -> None:
         for _ in range(rounds):
             for q in questions:
                 forget_question(bot)
-                bot.ask(q["question"], [Message.model_validate(m) for m in q.get("history", [])])
+                bot.ask(q.question, list(q.history))
 
     out = io.StringIO()
     calls = rounds * len(questions)

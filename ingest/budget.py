@@ -13,9 +13,10 @@ import logging
 import math
 import multiprocessing
 import resource
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.loaders import IngestError, load
 from ingest.records import Document
@@ -28,14 +29,19 @@ _CONTEXT.set_forkserver_preload(["ingest.loaders", "ingest.pdf_loader", "ingest.
                                  "markdownify", "lxml.html"])
 
 
-@dataclass(frozen=True, slots=True)
-class LoadBudget:
-    """What one file may cost to parse: ``seconds + seconds_per_mb * size`` of wall time, ``memory_mb``."""
+class LoadBudget(BaseModel):
+    """What one file may cost to parse: ``seconds + seconds_per_mb * size`` of wall time, ``memory_mb``.
 
-    seconds: float = 10.0
-    seconds_per_mb: float = 5.0
-    memory_mb: int = 2048
-    isolate: bool = True  # False: parse in-process, no limits (only for trusted callers such as benches)
+    ``Settings.loading``; env ``ASSISTANT_LOAD_SECONDS``, ``ASSISTANT_LOAD_SECONDS_PER_MB``,
+    ``ASSISTANT_LOAD_MEMORY_MB``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seconds: float = Field(10.0, gt=0, description="Time budget to parse one PDF, DOCX or HTML file ...")
+    seconds_per_mb: float = Field(5.0, ge=0, description="... plus this many seconds per MB of the file.")
+    memory_mb: int = Field(2048, ge=256, description="Memory budget of the process that parses one file.")
+    isolate: bool = Field(True, exclude=True, description="False: parse in-process without limits (benches only).")
 
     def seconds_for(self, size: int) -> float:
         return self.seconds + self.seconds_per_mb * size / 2**20

@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ingest.records import Chunk, Document, chunk_id
 
@@ -28,16 +29,19 @@ LEAD_SECTION = "Introduction"
 FRONT_MATTER_SECTION = "Document information"
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkingConfig:
-    chunk_size: int = 1200
-    overlap: int = 300
+class ChunkingConfig(BaseModel):
+    """How documents are cut (``Settings.chunking``; env ``ASSISTANT_CHUNK_SIZE``, ``ASSISTANT_CHUNK_OVERLAP``)."""
 
-    def __post_init__(self) -> None:
-        if self.chunk_size < 50:
-            raise ValueError("chunk_size must be at least 50 characters")
-        if not 0 <= self.overlap < self.chunk_size // 2:
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")
+    overlap: int = Field(300, ge=0, description="Characters of the previous chunk a chunk repeats.")
+
+    @model_validator(mode="after")
+    def _overlap_under_half(self) -> ChunkingConfig:
+        if self.overlap >= self.chunk_size // 2:
             raise ValueError("overlap must be between 0 and half of chunk_size")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -24,26 +24,8 @@ for arg in "$@"; do
 done
 
 server_dir=$(mktemp -d)
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/chroma run --path "$server_dir/db" --host 127.0.0.1 --port "$port" >"$server_dir/server.log" 2>&1 &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; rm -rf "$server_dir"' EXIT
-if ! .venv/bin/python - "$port" <<'PY'
-import sys, time, httpx
-url = f"http://127.0.0.1:{sys.argv[1]}/api/v2/heartbeat"
-for _ in range(120):
-    try:
-        if httpx.get(url, timeout=1).status_code == 200:
-            sys.exit(0)
-    except httpx.HTTPError:
-        time.sleep(0.5)
-sys.exit(1)
-PY
-then
-  echo "test: chroma run did not start:" >&2
-  tail -n 20 "$server_dir/server.log" >&2
-  exit 1
-fi
-echo "test: the store tests again, against chroma run on 127.0.0.1:$port" >&2
-ASSISTANT_CHROMA_URL="http://127.0.0.1:$port" .venv/bin/python -m pytest "$@" "${STORE_TESTS[@]}" || status=$?
+trap 'rm -rf "$server_dir"' EXIT
+echo "test: the store tests again, against a chroma run server on 127.0.0.1" >&2
+.venv/bin/python -m store.chroma_server "$server_dir" -- \
+  .venv/bin/python -m pytest "$@" "${STORE_TESTS[@]}" || status=$?
 exit "$status"

@@ -9,6 +9,11 @@ on several machines sharing a ``chroma run`` server): ``follow_other_writers`` n
 manifest saves and catches up, so readers answer from the new documents without a restart.
 Readers take no lock, so a long ingest never holds up a question: Chroma is thread-safe and the
 keyword index searches the index built before the search began.
+
+Two storage modes, one constructor (``Collection(data_dir, embedder, chroma_url, ...)``, which picks the
+mode with ``storage_for``): ``EmbeddedStorage`` keeps everything in the data dir, ``ServerStorage`` keeps
+it on a ``chroma run`` server. The collection is also the ``SearchableStore`` (store/protocol.py) the
+retriever and the answer builder read through.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from ingest.records import Chunk, Document
@@ -28,6 +36,7 @@ from store.chroma_index import ChromaIndex, EmbeddingMismatchError, open_chroma_
 from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
 from store.manifest import ChromaManifest, Manifest, ManifestStore, SourceEntry
+from store.records import Hit
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +45,91 @@ class StoreBusyError(RuntimeError):
     """Another process is writing to the same data dir."""
 
 
+class PutStatus(StrEnum):
+    """How a document compares with what the store holds for its source."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
 @dataclass(frozen=True, slots=True)
 class PutResult:
     source: str
-    status: str  # "added" | "updated" | "unchanged"
+    status: PutStatus
     chunks: int
+
+
+def _manifest_ids(manifest: ManifestStore) -> set[str]:
+    """The chunk ids the manifest says are stored."""
+    return {cid for entry in manifest.load().values() for cid in entry.chunk_ids}
+
+
+class StorageMode(Protocol):
+    """Where a collection's Chroma collections, manifest and keyword rows live, and how it catches up."""
+
+    where: str  # names the store in error messages
+
+    def open_client(self) -> Any: ...
+
+    def open_manifest(self, client: Any) -> ManifestStore: ...
+
+    def open_keyword(self, manifest: ManifestStore, dense: ChromaIndex) -> KeywordIndex: ...
+
+    def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
+        """See what other processes wrote; returns the dense index to read from now on."""
+        ...
+
+
+class EmbeddedStorage:
+    """Chroma, the keyword log and the manifest file in the data dir."""
+
+    def __init__(self, data_dir: Path, prefix: str = "") -> None:
+        self.data_dir, self.prefix = data_dir, prefix
+        self.where = str(data_dir)
+
+    def open_client(self, fresh: bool = False) -> Any:
+        return open_chroma_client(self.data_dir / "chroma", fresh=fresh)
+
+    def open_manifest(self, client: Any) -> ManifestStore:
+        return Manifest(self.data_dir / "manifest.json")
+
+    def open_keyword(self, manifest: ManifestStore, dense: ChromaIndex) -> KeywordIndex:
+        return KeywordIndex(self.data_dir / "keyword")
+
+    def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
+        """The keyword log reloads itself; the embedded vector index must be reopened."""
+        return ChromaIndex(self.open_client(fresh=True), dense.embedder, prefix=self.prefix)
+
+
+class ServerStorage:
+    """A ``chroma run`` server holds the vectors, the chunk texts and the manifest; each process keeps its
+    BM25 in memory, built from the chunk texts (nothing else to share or back up)."""
+
+    def __init__(self, url: str, prefix: str = "") -> None:
+        self.url, self.prefix = url, prefix
+        self.where = f"{url} ({prefix or 'no prefix'})"
+
+    def open_client(self) -> Any:
+        return open_chroma_client(url=self.url)
+
+    def open_manifest(self, client: Any) -> ManifestStore:
+        return ChromaManifest(client, self.prefix + "manifest")
+
+    def open_keyword(self, manifest: ManifestStore, dense: ChromaIndex) -> KeywordIndex:
+        keyword = KeywordIndex(None)
+        keyword.sync(_manifest_ids(manifest), dense.get)
+        return keyword
+
+    def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
+        """The server's index is always current; the in-memory BM25 drops removed chunks and fetches new ones."""
+        keyword.sync(_manifest_ids(manifest), dense.get)
+        return dense
+
+
+def storage_for(data_dir: Path, chroma_url: str | None = None, chroma_prefix: str = "") -> StorageMode:
+    """The storage mode of a collection: on the ``chroma run`` server at ``chroma_url``, or in ``data_dir``."""
+    return ServerStorage(chroma_url, chroma_prefix) if chroma_url else EmbeddedStorage(data_dir, chroma_prefix)
 
 
 class Collection:
@@ -49,32 +138,41 @@ class Collection:
         chroma_prefix: str = "",
     ) -> None:
         """Embedded: Chroma, keyword log and manifest in ``data_dir``. With ``chroma_url`` the server
-        holds the vectors, the chunk texts and the manifest; each process keeps its BM25 in memory,
-        built from the chunk texts (nothing else to share or back up)."""
+        holds the vectors, the chunk texts and the manifest (``storage_for``). The write lock stays in
+        ``data_dir`` in both modes."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
         self.chroma_url = chroma_url
         self.chroma_prefix = chroma_prefix
-        client = open_chroma_client(data_dir / "chroma", chroma_url)
+        self.storage = storage_for(data_dir, chroma_url, chroma_prefix)
+        client = self.storage.open_client()
         try:
             self.dense = ChromaIndex(client, embedder, prefix=chroma_prefix)
         except EmbeddingMismatchError as exc:  # say which store
-            where = f"{chroma_url} ({chroma_prefix or 'no prefix'})" if chroma_url else str(data_dir)
-            raise EmbeddingMismatchError(exc.stored, exc.wanted, where) from None
-        self.manifest: ManifestStore
-        if chroma_url:
-            self.manifest = ChromaManifest(client, chroma_prefix + "manifest")
-            self._seen = self.manifest.stamp()  # before the sync: a save made during it is caught up later
-            self.keyword = KeywordIndex(None)
-            self.keyword.sync(self._manifest_ids(), self.dense.get)
-        else:
-            self.manifest = Manifest(data_dir / "manifest.json")
-            self._seen = self.manifest.stamp()
-            self.keyword = KeywordIndex(data_dir / "keyword")
+            raise EmbeddingMismatchError(exc.stored, exc.wanted, self.storage.where) from None
+        self.manifest = self.storage.open_manifest(client)
+        self._seen = self.manifest.stamp()  # before the keyword rows: a save made meanwhile is caught up later
+        self.keyword = self.storage.open_keyword(self.manifest, self.dense)
         self._lock = FileLock(str(data_dir / ".write.lock"))
         self._local = threading.RLock()  # this process's writers, one at a time; no catching up mid-write
         self.lock_timeout = lock_timeout
+
+    # SearchableStore (store/protocol.py): what the retriever and the answer builder read
+    def search_chunks(self, query: str, k: int) -> list[Hit]:
+        return self.dense.search(query, k)
+
+    def search_sentences(self, query: str, k: int) -> list[Hit]:
+        return self.dense.search_sentences(query, k)
+
+    def search_keywords(self, query: str, k: int) -> list[Hit]:
+        return self.keyword.search(query, k)
+
+    def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
+        return self.dense.sentence_vectors(chunks)
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        return self.dense.get(ids)
 
     def follow_other_writers(self) -> bool:
         """Catch up with what other processes wrote since we last looked; True if they wrote.
@@ -90,17 +188,10 @@ class Collection:
             if stamp in (self._seen, self.manifest.saved_stamp):
                 self._seen = stamp
                 return False
-            if self.chroma_url:
-                self.keyword.sync(self._manifest_ids(), self.dense.get)
-            else:  # the keyword log reloads itself; the embedded vector index must be reopened
-                client = open_chroma_client(self.data_dir / "chroma", fresh=True)
-                self.dense = ChromaIndex(client, self.embedder, prefix=self.chroma_prefix)
+            self.dense = self.storage.catch_up(self.manifest, self.dense, self.keyword)
             self._seen = stamp
         log.info("caught up with another process's writes to the store")
         return True
-
-    def _manifest_ids(self) -> set[str]:
-        return {cid for entry in self.manifest.load().values() for cid in entry.chunk_ids}
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -135,8 +226,8 @@ class Collection:
             entries = self.manifest.load()
             todo, results = [], []
             for doc, chunks in documents:
-                if self.status_in(entries, doc, chunking) == "unchanged":
-                    results.append(PutResult(doc.source, "unchanged", len(chunks)))
+                if self.status_in(entries, doc, chunking) is PutStatus.UNCHANGED:
+                    results.append(PutResult(doc.source, PutStatus.UNCHANGED, len(chunks)))
                 else:
                     todo.append((doc, chunks))
             all_new = [c for _, chunks in todo for c in chunks]
@@ -211,13 +302,13 @@ class Collection:
             self.keyword.compact()
 
     @staticmethod
-    def status_in(entries: dict[str, SourceEntry], doc: Document, chunking: str = "") -> str:
-        """"added", "updated" or "unchanged": how ``doc`` compares with the manifest ``entries``."""
+    def status_in(entries: dict[str, SourceEntry], doc: Document, chunking: str = "") -> PutStatus:
+        """How ``doc`` compares with the manifest ``entries``."""
         entry = entries.get(doc.source)
         if entry is None:
-            return "added"
+            return PutStatus.ADDED
         same = entry.content_hash == doc.content_hash and entry.chunking == chunking
-        return "unchanged" if same else "updated"
+        return PutStatus.UNCHANGED if same else PutStatus.UPDATED
 
 
 def _now() -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from store.embeddings import ModelLoadError, _normalize, _pool_spans
+from store.encoders import ModelLoadError
+from store.pooling import mean_pool, pool_spans
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,10 @@ def onnx_files(model_dir: Path, cache_dir: Path, int8_recipe: dict | None = None
 
 
 class OnnxEncoder:
-    """Tokenize -> onnxruntime -> mean pooling over the mask -> L2 normalize, like the SentenceTransformer."""
+    """Tokenize -> onnxruntime -> mean pooling over the mask -> L2 normalize, like the SentenceTransformer.
+
+    An ``Encoder`` (store/encoders.py).
+    """
 
     def __init__(self, path: Path, model_dir: Path, max_seq_length: int, threads: int, dimension: int = 0) -> None:
         import onnxruntime as ort
@@ -257,6 +261,11 @@ class OnnxEncoder:
         self.wanted = {i.name for i in self.session.get_inputs()}
         self.dimension = dimension or int(self.session.get_outputs()[0].shape[-1])
 
+    @property
+    def model(self) -> OnnxEncoder:
+        """The encoder itself (store.encoders.Encoder): its ``session`` and ``tokenizer`` are the model."""
+        return self
+
     def _run(self, texts: list[str], offsets: bool = False):
         """(token embeddings, attention mask, offsets or None) of one padded batch."""
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length,
@@ -266,12 +275,6 @@ class OnnxEncoder:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         tokens = self.session.run(["last_hidden_state"], feed)[0]
         return tokens, enc["attention_mask"], enc["offset_mapping"] if offsets else None
-
-    @staticmethod
-    def _pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        weights = mask.astype(np.float32)[:, :, None]
-        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return _normalize(pooled)
 
     def _batches(self, texts: Sequence[str], batch_size: int, offsets: bool) -> Iterator[tuple]:
         """Length-sorted batches, as sentence-transformers makes them: (input indices, tokens, mask, offsets)."""
@@ -283,7 +286,7 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for idx, tokens, mask, _ in self._batches(texts, batch_size, offsets=False):
-            out[idx] = self._pool(tokens, mask)
+            out[idx] = mean_pool(tokens, mask)
         return out
 
     def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
@@ -292,16 +295,16 @@ class OnnxEncoder:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         span_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
         for idx, tokens, mask, offsets in self._batches(texts, batch_size, offsets=True):
-            pooled = self._pool(tokens, mask)
+            pooled = mean_pool(tokens, mask)
             vectors[idx] = pooled
             for row, i in enumerate(idx):
                 real = mask[row].astype(bool)  # without the batch padding
-                span_vectors[i] = _pool_spans(tokens[row][real], np.asarray(offsets[row][real]), spans[i], pooled[row])
+                span_vectors[i] = pool_spans(tokens[row][real], np.asarray(offsets[row][real]), spans[i], pooled[row])
         return vectors, span_vectors
 
     def query(self, text: str) -> np.ndarray:
         tokens, mask, _ = self._run([text])
-        return self._pool(tokens, mask)[0]
+        return mean_pool(tokens, mask)[0]
 
 
 def load_encoder(model_dir: Path, cache_dir: Path, int8: bool, threads: int | None = None) -> OnnxEncoder:

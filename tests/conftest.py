@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from assistant.evaluation import EvalQuestion, load_questions
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -71,8 +72,8 @@ def article_assistant(make_assistant):
 
 
 @pytest.fixture(scope="session")
-def dev_questions() -> list[dict]:
-    return [json.loads(line) for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def dev_questions() -> list[EvalQuestion]:
+    return load_questions(DEV_QUESTIONS)
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def strict(live) -> Iterator[Live]:
 
     if "strict" not in _shared:
         bot = live.served.bot
-        settings = bot.settings.model_copy(update={
+        settings = bot.settings.but(**{
             "api_keys": [API_KEY, "second-key"], "cors_origins": ["https://allowed.example"], "max_upload_mb": 0.01,
         })
         served = ServedAssistant(bot, settings, lock=live.served.library.write_lock)  # one store, one write lock

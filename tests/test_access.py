@@ -25,7 +25,7 @@ def _web(live: Live, **settings) -> Live:
     from assistant.interfaces.web import create_web_app
 
     bot = live.served.bot
-    served = ServedAssistant(bot, bot.settings.model_copy(update=settings), lock=live.served.library.write_lock)
+    served = ServedAssistant(bot, bot.settings.but(**settings), lock=live.served.library.write_lock)
     return start(create_web_app(served), served)
 
 

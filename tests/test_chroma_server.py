@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
-import httpx
 import pytest
 
 from store.chroma_index import ChromaIndex, open_chroma_client
-from tests.conftest import CHROMA_URL, CORPUS, NOTE_QUESTION, NOTE_TEXT, ROOT
+from store.chroma_server import chroma_server, free_port
+from tests.conftest import CHROMA_URL, CORPUS, NOTE_QUESTION, NOTE_TEXT
 from tests.test_store_contract import ChunkIndexContract
 
 pytestmark = pytest.mark.slow
-CHROMA = ROOT / ".venv" / "bin" / "chroma"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,31 +19,8 @@ def chroma_url(tmp_path_factory):
     if CHROMA_URL:  # scripts/test.sh started one for the whole run
         yield CHROMA_URL
         return
-    if not CHROMA.exists():
-        pytest.fail(f"{CHROMA} is missing: chromadb installs it")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"chroma run did not start: {Path(log.name).read_text()[-2000:]}")
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 class TestChromaServerIndexContract(ChunkIndexContract):
@@ -121,4 +87,4 @@ def test_unreachable_chroma_server_is_a_clear_error(make_assistant, tmp_path):
     from store.chroma_index import StoreUnavailableError
 
     with pytest.raises(StoreUnavailableError, match="cannot open the Chroma store"):
-        make_assistant(chroma_url=f"http://127.0.0.1:{_free_port()}", data_dir=tmp_path / "app")
+        make_assistant(chroma_url=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "app")

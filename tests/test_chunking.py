@@ -339,7 +339,7 @@ def markdown_documents(draw) -> Generated:
 
 
 _configs = st.integers(50, 600).flatmap(
-    lambda size: st.builds(ChunkingConfig, st.just(size), st.integers(0, size // 2 - 1))
+    lambda size: st.builds(ChunkingConfig, chunk_size=st.just(size), overlap=st.integers(0, size // 2 - 1))
 )
 
 

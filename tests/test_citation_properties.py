@@ -95,7 +95,7 @@ def documents(draw, source: str) -> Document:
 corpora = st.lists(st.sampled_from(["/gen/a.md", "/gen/b.txt", "/gen/c/ü.md"]), min_size=1, max_size=3,
                    unique=True).flatmap(lambda names: st.tuples(*(documents(name) for name in names)))
 configs = st.integers(50, 500).flatmap(
-    lambda size: st.builds(ChunkingConfig, st.just(size), st.integers(0, size // 2 - 1))
+    lambda size: st.builds(ChunkingConfig, chunk_size=st.just(size), overlap=st.integers(0, size // 2 - 1))
 )
 
 

@@ -18,7 +18,7 @@ import pytest
 from assistant.interfaces import cli as cli_module
 from assistant.records import Answer, Citation
 from assistant.settings import Settings
-from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.chunking import chunk_document
 from ingest.loaders import load
 from store.manifest import Manifest
 from tests.conftest import CORPUS, ROOT
@@ -53,7 +53,7 @@ def store_snapshot(data_dir: Path) -> tuple[bytes, bytes]:
 @pytest.mark.slow
 def test_ingest_ask_sources_remove(data_dir: Path, article: Path, make_assistant):
     settings = Settings()
-    expected_chunks = len(chunk_document(load(article), ChunkingConfig(settings.chunk_size, settings.chunk_overlap)))
+    expected_chunks = len(chunk_document(load(article), settings.chunking))
 
     first = cli(data_dir, "ingest", str(article))
     assert first.returncode == 0, first.stderr

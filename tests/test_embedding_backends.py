@@ -6,6 +6,7 @@ into each test's data dir; the export (~5 s) and its imports make every test usi
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from typer.testing import CliRunner
 
 from assistant.service import Assistant
 from assistant.settings import Settings
-from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.chunking import chunk_document
 from ingest.loaders import load
 from store import onnx_encoder
 from store.chroma_index import BACKEND_KEY, CHUNKS, SENTENCES, EmbeddingMismatchError, embedding_input
 from store.embeddings import Embedder, ModelLoadError
-from tests.conftest import CHROMA_URL, CORPUS
+from store.encoders import Encoder, TorchEncoder
+from tests.conftest import CHROMA_URL, CORPUS, ROOT
 
 F16 = "How many F-16 fighter jets and modernization kits did Turkey request?"
 
@@ -39,7 +41,7 @@ def int8(model_cache: Path) -> Embedder:
 @pytest.fixture(scope="module")
 def article_inputs() -> tuple[list[str], list[list[tuple[int, int]]]]:
     settings = Settings()
-    chunks = chunk_document(load(CORPUS), ChunkingConfig(settings.chunk_size, settings.chunk_overlap))
+    chunks = chunk_document(load(CORPUS), settings.chunking)
     inputs = [embedding_input(c) for c in chunks]
     return [text for text, _ in inputs], [spans for _, spans in inputs]
 
@@ -72,7 +74,7 @@ def test_int8_vectors_are_unit_length_and_agree_with_torch(int8, embedder, artic
     assert np.allclose(int8.encode(texts), vectors, atol=1e-6)
     assert np.allclose(int8.embed_documents(texts), vectors, atol=1e-6)
 
-    questions = [q["question"] for q in dev_questions]
+    questions = [q.question for q in dev_questions]
     queries = np.stack([int8.query_vector(q) for q in questions])
     ref_queries = np.stack([embedder.query_vector(q) for q in questions])
     assert queries.shape == (len(questions), embedder.dimension) and _unit(queries)
@@ -102,6 +104,21 @@ def test_sentence_vectors_come_from_the_same_run(int8, article_inputs, monkeypat
     assert np.allclose(matrix[0], pooled / np.linalg.norm(pooled), atol=1e-5)
     alone = int8.encode([texts[0][start:end]])[0]  # the sentence encoded on its own: not the same vector
     assert float(alone @ matrix[0]) < 0.999
+
+
+@pytest.mark.slow
+def test_both_backends_are_encoders_behind_the_embedder(int8, embedder):
+    from sentence_transformers import SentenceTransformer
+
+    assert isinstance(int8.encoder, onnx_encoder.OnnxEncoder) and isinstance(embedder.encoder, TorchEncoder)
+    assert isinstance(int8.encoder, Encoder) and isinstance(embedder.encoder, Encoder)
+    assert int8.model is int8.encoder and isinstance(embedder.model, SentenceTransformer)  # what the bench times
+
+
+def test_the_onnx_encoder_does_not_import_the_embedder():
+    """store.onnx_encoder depends on store.encoders and store.pooling only: no import circle with embeddings."""
+    code = "import sys, store.onnx_encoder; sys.exit('store.embeddings' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
 
 
 @pytest.mark.slow

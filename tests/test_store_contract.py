@@ -1,7 +1,9 @@
-"""The ChunkIndex contract (store/protocol.py), run on every index: Chroma (dense) and BM25 (keywords).
+"""The store's contracts (store/protocol.py): ChunkIndex, run on every index (Chroma and BM25), and
+SearchableStore, the seam the retriever reads through, run on the Collection.
 
 One base class holds the tests; each subclass provides the ``index`` fixture (and ``reopen``, a second
-instance on the same storage), in the style of haystack's document-store test mixins.
+instance on the same storage), in the style of haystack's document-store test mixins. The Collection runs
+in the embedded mode, and in the server mode in the `chroma run` pass of scripts/test.sh (ASSISTANT_CHROMA_URL).
 """
 
 from __future__ import annotations
@@ -9,15 +11,17 @@ from __future__ import annotations
 import os
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.records import Chunk, Document
-from store.chroma_index import ChromaIndex, open_chroma_client
+from store.chroma_index import ChromaIndex, embedding_input, open_chroma_client
+from store.collection import Collection, EmbeddedStorage, ServerStorage, storage_for
 from store.keyword_index import KeywordIndex
-from store.protocol import ChunkIndex
+from store.protocol import ChunkIndex, SearchableStore
 from tests.conftest import CHROMA_URL
 
 TOPICS = {
@@ -41,18 +45,20 @@ QUERIES = {
 }
 
 
-def _chunks() -> dict[str, Chunk]:
-    """One chunk per topic, from the real chunker; the volcano doc carries a page and metadata."""
+def _documents() -> dict[str, tuple[Document, Chunk]]:
+    """One document and its one chunk per topic, from the real chunker; the volcano doc carries a page
+    and metadata."""
     found = {}
     for name, text in TOPICS.items():
         doc = Document(f"/docs/{name}.md", text, name.title(), metadata={"author": f"Writer of {name}"},
                        page_starts=((0, 7),) if name == "volcanoes" else ())
         [chunk] = chunk_document(doc, ChunkingConfig())
-        found[name] = chunk
+        found[name] = (doc, chunk)
     return found
 
 
-CHUNKS = _chunks()
+DOCUMENTS = _documents()
+CHUNKS = {name: chunk for name, (_, chunk) in DOCUMENTS.items()}
 
 
 def _prefix() -> str:
@@ -248,3 +254,143 @@ class TestKeywordIndexContract(ChunkIndexContract):
         lines_after = len(filled.log_path.read_text(encoding="utf-8").splitlines())
         assert lines_after == len(CHUNKS) - 2 < lines_before
         assert KeywordIndex(folder).get([c.id for c in CHUNKS.values()]) == filled.get([c.id for c in CHUNKS.values()])
+
+
+# ---------------------------------------------------------------------------- the retriever's seam
+
+SEARCHES = ("search_chunks", "search_sentences", "search_keywords")
+
+
+class SearchableStoreContract:
+    """Tests every SearchableStore passes; ``store`` is empty (filled by ``put``), ``reopen`` gives a second one."""
+
+    @pytest.fixture
+    def store(self) -> Collection:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def reopen(self):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def filled(self, store) -> Collection:
+        results = store.put([(doc, [chunk]) for doc, chunk in DOCUMENTS.values()])
+        assert [r.status for r in results] == ["added"] * len(DOCUMENTS)
+        return store
+
+    def test_implements_the_protocol(self, store):
+        assert isinstance(store, SearchableStore)
+
+    def test_empty_store_finds_nothing(self, store):
+        for search in SEARCHES:
+            assert getattr(store, search)(QUERIES["chess"], 5) == [], search
+        assert store.get([CHUNKS["chess"].id]) == []
+        assert store.sentence_vectors([CHUNKS["chess"]]) == {}
+
+    @pytest.mark.parametrize("search", SEARCHES)
+    @pytest.mark.parametrize("topic", list(QUERIES))
+    def test_every_search_finds_the_relevant_chunk_first(self, filled, search, topic):
+        hits = getattr(filled, search)(QUERIES[topic], 3)
+        assert hits, f"{search}: no hits for an obvious query"
+        assert hits[0].chunk == CHUNKS[topic]  # the chunk, every field round-tripped
+
+    @pytest.mark.parametrize("search", SEARCHES)
+    def test_every_search_ranks_one_to_n_best_first_at_most_k(self, filled, search):
+        run = getattr(filled, search)
+        hits = run("volcanic ash and yellow bananas and chess knights", 10)
+        assert 2 <= len(hits) <= len(CHUNKS)
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+        assert all(a.score >= b.score for a, b in pairwise(hits))
+        assert len({h.chunk.id for h in hits}) == len(hits)
+        assert len(run("volcanic ash and yellow bananas and chess knights", 2)) == 2
+        assert run("volcano lava", 0) == []
+
+    def test_keyword_search_needs_an_indexed_word(self, filled):
+        assert filled.search_keywords("zeppelin quasar", 5) == []
+        assert filled.search_keywords("the and of", 5) == []  # stop words only
+
+    def test_chunk_scores_are_the_cosine_of_the_chunk_vector(self, filled, embedder):
+        query = embedder.query_vector(QUERIES["markets"])
+        for hit in filled.search_chunks(QUERIES["markets"], len(CHUNKS)):
+            vector = embedder.encode([embedding_input(hit.chunk)[0]])[0]
+            assert hit.score == pytest.approx(float(vector @ query), abs=1e-3)
+
+    def test_sentence_scores_are_the_cosine_of_the_best_sentence(self, filled, embedder):
+        query = embedder.query_vector(QUERIES["markets"])
+        hits = filled.search_sentences(QUERIES["markets"], len(CHUNKS))
+        matrices = filled.sentence_vectors([h.chunk for h in hits])
+        for hit in hits:
+            assert hit.score == pytest.approx(float(np.max(np.asarray(matrices[hit.chunk.id]) @ query)), abs=1e-4)
+
+    def test_sentence_search_finds_a_chunk_by_one_sentence(self, filled):
+        """The second sentence of the chess chunk, in other words, is enough."""
+        assert filled.search_sentences("the game is over when the king is trapped", 1)[0].chunk == CHUNKS["chess"]
+
+    def test_sentence_vectors_are_unit_rows_per_sentence_of_stored_chunks(self, filled, embedder):
+        stored = [CHUNKS["volcanoes"], CHUNKS["chess"]]
+        unknown = Chunk("no-such-id", "/docs/x.md", "Nothing here.", 0, 13, "X", "", ((0, 13),))
+        matrices = filled.sentence_vectors([*stored, unknown])
+        assert set(matrices) == {c.id for c in stored}
+        for chunk in stored:
+            matrix = np.asarray(matrices[chunk.id])
+            assert matrix.shape == (len(chunk.sentences), embedder.dimension)
+            assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
+        knight = embedder.query_vector("the knight moves in an L shape")
+        chess = np.asarray(matrices[CHUNKS["chess"].id])
+        assert float(chess[0] @ knight) > float(chess[1] @ knight)  # row i is sentence i
+        assert filled.sentence_vectors([]) == {}
+
+    def test_get_returns_equal_chunks_in_the_order_asked_and_skips_unknown(self, filled):
+        asked = [CHUNKS["markets"].id, "no-such-id", CHUNKS["volcanoes"].id]
+        assert filled.get(asked) == [CHUNKS["markets"], CHUNKS["volcanoes"]]
+        assert filled.get([]) == []
+
+    def test_a_removed_source_is_gone_from_every_search(self, filled):
+        gone = CHUNKS["bananas"]
+        assert filled.remove([gone.source]) == [gone.source]
+        for search in SEARCHES:
+            assert all(h.chunk.id != gone.id for h in getattr(filled, search)(QUERIES["bananas"], 5)), search
+        assert filled.get([gone.id]) == [] and filled.sentence_vectors([gone]) == {}
+        assert filled.search_keywords(QUERIES["chess"], 1)[0].chunk == CHUNKS["chess"]
+
+    def test_a_second_instance_sees_the_writes_of_the_first(self, filled, reopen):
+        other = reopen()
+        for search in SEARCHES:
+            assert getattr(other, search)(QUERIES["markets"], 1)[0].chunk == CHUNKS["markets"], search
+        filled.remove([CHUNKS["markets"].source])
+        assert other.follow_other_writers()
+        for search in SEARCHES:
+            assert all(h.chunk.id != CHUNKS["markets"].id for h in getattr(other, search)(QUERIES["markets"], 5))
+        assert other.get([CHUNKS["markets"].id]) == []
+
+    def test_the_retriever_reads_through_the_protocol_only(self, filled):
+        """HybridRetriever gets nothing but the protocol's methods: reaching past them (into an index)
+        fails here."""
+        from assistant.retrieval import HybridRetriever, RetrievalConfig
+
+        only = SimpleNamespace(**{name: getattr(filled, name) for name in (*SEARCHES, "sentence_vectors", "get")})
+        retriever = HybridRetriever(only, RetrievalConfig(k=2, per_section=1))
+        for topic, query in QUERIES.items():
+            hits = retriever.retrieve(query)
+            assert hits[0].chunk == CHUNKS[topic] and [h.rank for h in hits] == [1, 2]
+
+
+class TestCollectionContract(SearchableStoreContract):
+    """The Collection in the mode of this run: embedded, or on the `chroma run` server of ASSISTANT_CHROMA_URL."""
+
+    @pytest.fixture
+    def store(self, data_dir: Path, embedder) -> Collection:
+        return Collection(data_dir, embedder, CHROMA_URL, chroma_prefix=_prefix())
+
+    @pytest.fixture
+    def reopen(self, data_dir: Path, tmp_path: Path, embedder):
+        # with a server, another app's data dir (the store is all on the server); embedded, the same one
+        folder = tmp_path / "other-app" if CHROMA_URL else data_dir
+        return lambda: Collection(folder, embedder, CHROMA_URL, chroma_prefix=_prefix())
+
+    def test_the_constructor_picks_the_storage_mode(self, store, tmp_path: Path):
+        assert isinstance(store.storage, ServerStorage if CHROMA_URL else EmbeddedStorage)
+        embedded = storage_for(tmp_path, None, "p-")
+        assert isinstance(embedded, EmbeddedStorage) and embedded.where == str(tmp_path)
+        served = storage_for(tmp_path, "http://127.0.0.1:9", "p-")  # nothing connects before open_client
+        assert isinstance(served, ServerStorage) and served.where == "http://127.0.0.1:9 (p-)"

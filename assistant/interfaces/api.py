@@ -150,7 +150,7 @@ def _embed_template() -> str:
 @public.get("/embed", response_class=HTMLResponse, tags=["pages"])
 def embed(request: Request, title: str | None = Query(None, max_length=200)) -> HTMLResponse:
     """A chat page without chrome for an <iframe>; it talks to /api/ask (a key may ride in `#key=...`)."""
-    heading = html.escape(title or served_of(request).settings.embed_title)
+    heading = html.escape(title or served_of(request).settings.serving.embed_title)
     return HTMLResponse(_embed_template().replace("{{title}}", heading),
                         headers={"Content-Security-Policy": EMBED_CSP})
 
@@ -216,9 +216,9 @@ def unknown_route(request: Request) -> Response:
 
 
 def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
-    """The API app for one assistant. Add the UI on top of it (see ``ui.create_web_app``), never the reverse."""
+    """The API app for one assistant. Add the UI on top of it (see ``web.create_web_app``), never the reverse."""
     served = bot if isinstance(bot, ServedAssistant) else ServedAssistant(bot)
-    s = served.settings
+    s = served.settings.serving
     app = FastAPI(
         title="Grounded assistant API", version="1.0",
         description="Answers only from your documents, with verbatim citations. See docs/api.md.",

@@ -23,7 +23,7 @@ import gradio as gr
 
 from assistant.errors import EXPECTED, is_expected
 from assistant.interfaces.serving import ServedAssistant
-from assistant.records import Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
+from assistant.records import MARKER, Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
 from ingest.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ EXAMPLES = [
 ]
 THINKING = "_Searching the documents…_"
 FAILED = "Sorry — something went wrong while answering. The server log has the details; please try again."
-_MARKER = re.compile(r"\[(\d+)\]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
 _ratings_lock = threading.Lock()
 
@@ -91,7 +90,7 @@ def _safe_url(url: str | None) -> str | None:
 def render_text(text: str, token: str, numbers: set[int]) -> str:
     """Answer text as Markdown, each [n] a link to footnote n of this answer."""
     out, last = [], 0
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         out.append(_text(text[last : match.start()]))
         n = int(match.group(1))
         out.append(f'<a class="cite-ref" href="#cite-{token}-{n}">[{n}]</a>' if n in numbers
@@ -208,7 +207,7 @@ def make_respond(served: ServedAssistant):
 
 
 def make_rate(served: ServedAssistant):
-    ratings = served.settings.ratings_file or served.settings.data_dir / "ratings.jsonl"
+    ratings = served.settings.serving.ratings_file or served.settings.data_dir / "ratings.jsonl"
 
     def rate(turns: list[dict] | None, comment: str, data: gr.LikeData) -> tuple[Any, str]:
         """Append a rating (with the question, answer and citations) to the ratings JSONL file."""

@@ -82,6 +82,13 @@ def _assistant(data_dir: Path | None, **overrides):
         raise _fail(str(exc)) from exc
 
 
+def _fill_empty_store(bot, console: Console | None = None) -> None:
+    """The one bootstrap: an empty store gets the bundled collection (first start), said on ``console``."""
+    report = bot.ensure_default_collection()
+    if report and console:
+        console.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+
+
 @app.callback()
 def main_options(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False):
     _setup_logging(verbose)
@@ -139,7 +146,7 @@ def ask(
         bot.validate_question(question)  # before anything is written to an empty store
     except QuestionError as exc:
         raise _fail(str(exc), 2) from exc
-    bot.ensure_default_collection()
+    _fill_empty_store(bot)
     try:
         answer = bot.ask(question, turns)
     except QuestionError as exc:
@@ -152,6 +159,8 @@ def ask(
 
 def _read_history(path: Path) -> list[Message]:
     """The turns of a history file, checked here so a bad file is one clear line (exit 2), not a traceback."""
+    from assistant.errors import validation_summary
+
     try:
         turns = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8 (UnicodeDecodeError) or not JSON
@@ -163,10 +172,8 @@ def _read_history(path: Path) -> list[Message]:
         try:
             messages.append(Message.model_validate(turn))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
-                                 for e in exc.errors()[:3])
-            raise _fail(f"history file {path}: message {number} is not a {{role, content}} message ({problems})",
-                        2) from exc
+            raise _fail(f"history file {path}: message {number} is not a {{role, content}} message "
+                        f"({validation_summary(exc)})", 2) from exc
     return messages
 
 
@@ -189,9 +196,7 @@ def chat(data_dir: DataDir = None) -> None:
     from assistant.errors import QuestionError
 
     bot = _assistant(data_dir)
-    report = bot.ensure_default_collection()
-    if report:
-        out.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    _fill_empty_store(bot, out)
     out.print(f"{bot.collection.count()} chunks from {len(bot.sources())} documents. Ask away (Ctrl-D ends).")
     history: list[Message] = []
     while True:
@@ -311,9 +316,9 @@ def evaluate(
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot read {questions}: {exc}", 2) from exc
     bot = _assistant(data_dir, **({"llm": llm} if llm else {}))
-    bot.ensure_default_collection()
+    _fill_empty_store(bot)
     report = ev.run_eval(bot.ask, rows)
-    report.settings = bot.settings.model_dump(mode="json", exclude={"llm_api_key"})
+    report.settings = bot.settings.model_dump(mode="json")  # keys are excluded fields
     if sweep:
         from assistant.calibration import sweep as run_sweep
 
@@ -363,7 +368,7 @@ def _configured_address(host: str | None, port: int | None, **overrides) -> tupl
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise _fail(f"invalid settings: {exc}", 2) from exc
-    return host or settings.host, settings.port if port is None else port
+    return host or settings.serving.host, settings.serving.port if port is None else port
 
 
 @app.command()
@@ -390,9 +395,7 @@ def serve(
     from assistant.interfaces.chat_ui import create_web_app
 
     bot = _assistant(data_dir, **overrides)
-    report = bot.ensure_default_collection()
-    if report:
-        err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    _fill_empty_store(bot, err)
     _say_who_may_use(bot.settings, host, bound)
 
     class Server(uvicorn.Server):
@@ -407,8 +410,8 @@ def serve(
 
 def _say_who_may_use(settings, host: str, port: int) -> None:
     """One start-up line on access: keys in force, or a warning that the server is open."""
-    ui = {"full": "the UI (ask, add, remove)", "read-only": "the read-only UI", "off": "no UI"}[settings.ui]
-    if settings.api_keys:
+    ui = {"full": "the UI (ask, add, remove)", "read-only": "the read-only UI", "off": "no UI"}[settings.serving.ui]
+    if settings.serving.api_keys:
         err.print(f"API keys are set: every route but /healthz, /embed, /login and /docs needs one; {ui} asks "
                   "for one at /login.", highlight=False)
         return
@@ -429,9 +432,7 @@ def _serve_workers(listener, host: str, workers: int, data_dir: Path | None, llm
     from uvicorn.supervisors import Multiprocess
 
     bot = _assistant(data_dir, **({"llm": llm} if llm else {}))  # start-up errors stop us before any fork
-    report = bot.ensure_default_collection()
-    if report:
-        err.print(f"Ingested the default collection: {report.summary()}", highlight=False)
+    _fill_empty_store(bot, err)
     _say_who_may_use(bot.settings, host, listener.getsockname()[1])
     del bot
     # the workers build their assistant from the environment, as `create_web_app()` does

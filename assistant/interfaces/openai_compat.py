@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody
 from assistant.interfaces.serving import Served, bearer
-from assistant.records import Answer, Citation, Message
+from assistant.records import MARKER, Answer, Citation, Message
 
 router = APIRouter(dependencies=[Depends(bearer)], responses=ERRORS)
 
@@ -90,7 +90,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-_PIECE_END = re.compile(r"\[\d+\]\s+(?=[^\s\[])")
+_PIECE_END = re.compile(MARKER.pattern + r"\s+(?=[^\s\[])")
 
 
 def answer_pieces(text: str) -> list[str]:

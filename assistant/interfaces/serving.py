@@ -79,11 +79,11 @@ class ServedAssistant:
     def __init__(self, bot: Assistant, settings: Settings | None = None, lock: threading.Lock | None = None) -> None:
         self.bot = bot
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
-        self.library = Library(bot, int(self.settings.max_upload_mb * 1024 * 1024), lock)
+        self.library = Library(bot, int(self.settings.serving.max_upload_mb * 1024 * 1024), lock)
 
     @property
     def model_id(self) -> str:
-        return self.settings.served_model
+        return self.settings.serving.served_model
 
     # ------------------------------------------------------------ asking
 
@@ -100,9 +100,9 @@ class ServedAssistant:
         return detached(self.bot.ask_stream(question, history), label=question)
 
     def check_history(self, messages: int) -> None:
-        if messages > self.settings.max_request_messages:
+        if messages > self.settings.serving.max_request_messages:
             raise ApiError(422, f"the history has {messages} messages; the limit is "
-                                f"{self.settings.max_request_messages}", "history_too_long")
+                                f"{self.settings.serving.max_request_messages}", "history_too_long")
 
     # ------------------------------------------------------------ sources
 
@@ -145,7 +145,7 @@ class ServedAssistant:
         llm_ok = self._llm_reachable()
         status = "ok" if loaded and llm_ok is not False else "unavailable"
         return Health(status=status, model_loaded=loaded, store_reachable=True, chunks=chunks, sources=sources,
-                      model=self.model_id, answer_backend=self.bot.settings.llm, llm_reachable=llm_ok)
+                      model=self.model_id, answer_backend=self.bot.settings.llm.backend, llm_reachable=llm_ok)
 
     def _llm_reachable(self) -> bool | None:
         if self.bot.backend is None:

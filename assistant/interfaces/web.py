@@ -25,10 +25,10 @@ def create_web_app(bot: Assistant | ServedAssistant | None = None) -> FastAPI:
         bot.ensure_default_collection()
     served = bot if isinstance(bot, ServedAssistant) else ServedAssistant(bot)
     app = create_api(served)
-    mode = served.settings.ui
+    mode = served.settings.serving.ui
     if mode == "off":
         return app
-    limit = f"{int(served.settings.max_upload_mb * 1024)}kb"
+    limit = f"{int(served.settings.serving.max_upload_mb * 1024)}kb"
     upload_folder = Path(gradio_upload_folder()).resolve()
     demo = build_ui(served, upload_folder, mode)
     # Under mount_gradio_app Gradio checks no FileData.path: the access guard lets a call name only files
