@@ -1,8 +1,11 @@
 """The OpenAI-compatible routes: ``POST /v1/chat/completions`` (plain or streamed) and ``GET /v1/models``.
 
-The answer text carries ``[n]`` markers and the extra field ``citations`` says what they point to. Streams
-send the *verified* answer only, one sentence per delta: OpenAI clients concatenate deltas into the final
-text, so nothing that verification might drop is ever sent.
+The answer text carries ``[n]`` markers. What they point to travels three ways, so every client keeps it:
+the standard ``message.annotations`` (one ``url_citation`` per marker, its place in the text and a URL that
+opens the cited place), the extension field ``citations`` (the whole answer contract's citations), and a
+"Sources" block of numbered quotes appended to the text for clients that show only text (langchain's
+``ChatOpenAI``, the ``llm`` tool). Streams send the *verified* answer only, one sentence per delta: OpenAI
+clients concatenate deltas into the final text, so nothing that verification might drop is ever sent.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +41,11 @@ class ChatMessageIn(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """OpenAI's chat request; sampling options (temperature, max_tokens, ...) are accepted and ignored."""
 
@@ -45,11 +53,35 @@ class ChatRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: dict[str, Any] | None = None
+    sources_block: bool | None = Field(None, description=(
+        "Append a 'Sources' block of numbered quotes to the text; default ASSISTANT_SOURCES_BLOCK (on), "
+        "off when response_format asks for JSON."))
+
+    def wants_sources_block(self, default: bool) -> bool:
+        if self.sources_block is not None:
+            return self.sources_block
+        asks_json = (self.response_format or {}).get("type") in ("json_object", "json_schema")
+        return default and not asks_json
+
+
+class UrlCitation(BaseModel):
+    start_index: int = Field(description="Where the [n] marker starts in the message text.")
+    end_index: int = Field(description="Where it ends (exclusive).")
+    title: str
+    url: str
+
+
+class Annotation(BaseModel):
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
 
 
 class ChatMessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list, description="One url_citation per [n] marker.")
 
 
 class ChatChoice(BaseModel):
@@ -90,6 +122,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+SOURCES_HEADING = "\n\nSources:\n"
 _PIECE_END = re.compile(MARKER.pattern + r"\s+(?=[^\s\[])")
 
 
@@ -103,32 +136,80 @@ def split_chat(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
     """The last user message is the question; earlier user and assistant turns are the history."""
     if messages[-1].role != "user":
         raise ApiError(422, "the last message must have role 'user'", code="invalid_request")
-    history = [Message(role=m.role, content=m.text()) for m in messages[:-1] if m.role in ("user", "assistant")]
+    history = [Message(role=m.role, content=_without_sources(m)) for m in messages[:-1]
+               if m.role in ("user", "assistant")]
     return messages[-1].text(), history
 
 
-def completion(base: dict[str, Any], answer: Answer, messages: Sequence[ChatMessageIn]) -> ChatCompletion:
+def _without_sources(message: ChatMessageIn) -> str:
+    """An earlier answer as the client sends it back, less the Sources block this server appended."""
+    text = message.text()
+    return text.split(SOURCES_HEADING, 1)[0] if message.role == "assistant" else text
+
+
+def sources_block(citations: Sequence[Citation]) -> str:
+    """The citations as text: a blank line, "Sources:", then one "[n] “quote” (title, section, p. N)" each."""
+    if not citations:
+        return ""
+    lines = []
+    for c in citations:
+        where = ", ".join(part for part in (c.title, c.section, f"p. {c.page}" if c.page else "") if part)
+        lines.append(f"[{c.n}] “{' '.join(c.quote.split())}” ({where})")
+    return SOURCES_HEADING + "\n".join(lines)
+
+
+def annotations(text: str, citations: Sequence[Citation], base_url: str) -> list[Annotation]:
+    """One url_citation per [n] marker of ``text`` that names a citation with somewhere to open."""
+    by_number = {c.n: c for c in citations}
+    found = []
+    for match in MARKER.finditer(text):
+        cited = by_number.get(int(match.group(1)))
+        url = cited and (f"{base_url}{cited.link}" if cited.link else cited.url)
+        if cited and url:
+            found.append(Annotation(url_citation=UrlCitation(start_index=match.start(), end_index=match.end(),
+                                                             title=cited.title, url=url)))
+    return found
+
+
+class Reply:
+    """An answer as /v1 sends it: the text (with its Sources block when asked), annotations and usage."""
+
+    def __init__(self, answer: Answer, request: ChatRequest, with_sources: bool, base_url: str) -> None:
+        self.answer = answer
+        self.text = answer.answer + (sources_block(answer.citations) if with_sources else "")
+        self.annotations = annotations(answer.answer, answer.citations, base_url)
+        words, prompt = len(self.text.split()), sum(len(m.text().split()) for m in request.messages)
+        self.usage = Usage(prompt_tokens=prompt, completion_tokens=words, total_tokens=prompt + words)
+        self.include_usage = bool(request.stream_options and request.stream_options.include_usage)
+
+
+def completion(base: dict[str, Any], reply: Reply) -> ChatCompletion:
     """The whole answer as one ``chat.completion``, with word counts as usage."""
-    words = len(answer.answer.split())
-    prompt = sum(len(m.text().split()) for m in messages)
-    return ChatCompletion(
-        **base, choices=[ChatChoice(message=ChatMessageOut(content=answer.answer))],
-        usage=Usage(prompt_tokens=prompt, completion_tokens=words, total_tokens=prompt + words),
-        citations=answer.citations, abstained=answer.abstained, reason=answer.reason,
-    )
+    answer = reply.answer
+    message = ChatMessageOut(content=reply.text, annotations=reply.annotations)
+    return ChatCompletion(**base, choices=[ChatChoice(message=message)], usage=reply.usage,
+                          citations=answer.citations, abstained=answer.abstained, reason=answer.reason)
 
 
-def completion_chunks(base: dict[str, Any], answer: Answer) -> Iterator[str]:
-    """The answer as SSE data: a role delta, one delta per sentence, a final chunk with citations, [DONE]."""
-    yield _chunk(base, {"role": "assistant", "content": ""})
-    for piece in answer_pieces(answer.answer):
-        yield _chunk(base, {"content": piece})
+def completion_chunks(base: dict[str, Any], reply: Reply) -> Iterator[str]:
+    """The answer as SSE data: a role delta, one delta per sentence (the Sources block last), a final chunk
+    with the annotations and citations, a usage chunk when ``stream_options.include_usage``, then [DONE]."""
+    answer = reply.answer
+    usage: dict[str, Any] = {"usage": None} if reply.include_usage else {}
+    yield _chunk(base, {"role": "assistant", "content": ""}, **usage)
+    block = reply.text[len(answer.answer):]  # the Sources block, if any: after the sentences
+    for piece in [*answer_pieces(answer.answer), *([block] if block else [])]:
+        yield _chunk(base, {"content": piece}, **usage)
     cited = [c.model_dump() for c in answer.citations]
-    yield _chunk(base, {}, "stop", citations=cited, abstained=answer.abstained, reason=answer.reason)
+    final = {"annotations": [a.model_dump() for a in reply.annotations]} if reply.annotations else {}
+    yield _chunk(base, final, "stop", citations=cited, abstained=answer.abstained, reason=answer.reason, **usage)
+    if reply.include_usage:
+        yield json.dumps({**base, "object": "chat.completion.chunk", "choices": [],
+                          "usage": reply.usage.model_dump()}, ensure_ascii=False)
     yield "[DONE]"
 
 
-def _chunk(base: dict[str, Any], delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
+def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
     choice = {"index": 0, "delta": delta, "finish_reason": finish}
     return json.dumps({**base, "object": "chat.completion.chunk", "choices": [choice], **extra}, ensure_ascii=False)
 
@@ -140,15 +221,18 @@ def _chunk(base: dict[str, Any], delta: dict[str, str], finish: str | None = Non
         "`citations`, then `data: [DONE]`."
     )}},
 )
-async def chat_completions(body: ChatRequest, served: Served) -> Any:
-    """OpenAI-compatible chat: the answer text carries [n] markers, `citations` says what they point to."""
+async def chat_completions(body: ChatRequest, served: Served, request: Request) -> Any:
+    """OpenAI-compatible chat: the answer text carries [n] markers; `message.annotations` (url_citation),
+    `citations` and, unless turned off, a "Sources" block at the end of the text say what they point to."""
     question, history = split_chat(body.messages)
     served.check_history(len(history))
     answer = await run_in_threadpool(served.ask, question, history)
     base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": served.model_id}
+    with_sources = body.wants_sources_block(served.settings.serving.sources_block)
+    reply = Reply(answer, body, with_sources, str(request.base_url).rstrip("/"))
     if body.stream:
-        return EventSourceResponse(completion_chunks(base, answer), sep="\n")
-    return completion(base, answer, body.messages)
+        return EventSourceResponse(completion_chunks(base, reply), sep="\n")
+    return completion(base, reply)
 
 
 @router.get("/v1/models", response_model=ModelList, tags=["openai"])
