@@ -59,6 +59,7 @@ class ServingConfig(BaseModel):
     session_hours: float = Field(12, gt=0, description="How long a UI sign-in with an API key lasts.")
     served_model: str = Field("grounded-assistant", description="Model id of the OpenAI-compatible routes.")
     embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
+    access_log: bool = Field(True, description="`assistant serve` writes one JSON line per request to stderr.")
     sources_block: bool = Field(True, description="/v1 answers end with a 'Sources' block of numbered quotes, "
                                 "for clients that show only text (a request can say otherwise).")
     ratings_file: Path | None = Field(None, description="Where UI ratings go (JSONL); default data_dir/ratings.jsonl.")

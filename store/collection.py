@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -153,6 +154,7 @@ class Collection:
             raise EmbeddingMismatchError(exc.stored, exc.wanted, self.storage.where) from None
         self.manifest = self.storage.open_manifest(client)
         self._seen = self.manifest.stamp()  # before the keyword rows: a save made meanwhile is caught up later
+        self.checked_at = time.time()  # when this process last compared its view with the store
         self.keyword = self.storage.open_keyword(self.manifest, self.dense)
         self._lock = FileLock(str(data_dir / ".write.lock"))
         self._local = threading.RLock()  # this process's writers, one at a time; no catching up mid-write
@@ -179,6 +181,7 @@ class Collection:
 
         Cheap when nothing changed (a stat, or one small get from the Chroma server).
         """
+        self.checked_at = time.time()
         stamp = self.manifest.stamp()
         if stamp in (self._seen, self.manifest.saved_stamp):  # nothing new, or our own last save
             self._seen = stamp

@@ -20,14 +20,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi import Path as FastApiPath
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST
 from sse_starlette import EventSourceResponse
 from starlette.routing import Match
 
 from assistant.interfaces import openai_compat
 from assistant.interfaces.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
 from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
+from assistant.interfaces.observability import RequestLog
 from assistant.interfaces.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
 from assistant.records import Answer, AnswerEvent, ErrorEvent, Question, TokenEvent
 from assistant.service import Assistant
@@ -121,6 +123,15 @@ def delete_source(source_id: Annotated[str, FastApiPath(min_length=1, max_length
     if removed is None:
         raise ApiError(404, f"no stored source matches {source_id!r}", code="not_found")
     return removed
+
+
+@api.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+def metrics(served: Served) -> PlainTextResponse:
+    """Request counts and latencies per route and status, answer latency and abstentions, upload ingest
+    throughput, chunks and documents, and how stale this process's view of the store may be. Needs a key
+    when keys are set."""
+    return PlainTextResponse(served.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 # ---------------------------------------------------------------- public pages
@@ -236,6 +247,7 @@ def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
     # Outermost, so 401 and 413 answers carry CORS headers too; with it, Gradio adds no CORS policy of its own.
     app.add_middleware(
         CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"], expose_headers=["X-Request-ID"],
     )
+    app.add_middleware(RequestLog, telemetry=served.telemetry)  # outermost: refusals are counted and logged too
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, BinaryIO, Literal
@@ -19,9 +20,10 @@ from pydantic import BaseModel, Field
 
 from assistant.ingestion import ProgressCallback
 from assistant.interfaces.http_errors import ApiError
+from assistant.interfaces.observability import Telemetry
 from assistant.library import Library
 from assistant.llm import LLMError
-from assistant.records import Answer, Message, StreamEvent, source_id
+from assistant.records import Answer, AnswerEvent, Message, StreamEvent, source_id
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.streaming import detached
@@ -80,6 +82,7 @@ class ServedAssistant:
         self.bot = bot
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
         self.library = Library(bot, int(self.settings.serving.max_upload_mb * 1024 * 1024), lock)
+        self.telemetry = Telemetry(self)
 
     @property
     def model_id(self) -> str:
@@ -88,7 +91,10 @@ class ServedAssistant:
     # ------------------------------------------------------------ asking
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        return self.bot.ask(question, history)
+        started = time.perf_counter()
+        answer = self.bot.ask(question, history)
+        self.telemetry.observe_answer(answer, time.perf_counter() - started)
+        return answer
 
     def ask_events(self, question: str, history: Sequence[Message] = ()) -> Iterator[StreamEvent]:
         """The answer as it is written: TokenEvents, then an AnswerEvent (or an ErrorEvent).
@@ -97,7 +103,14 @@ class ServedAssistant:
         thread of its own, so a client that goes away does not cut it short halfway.
         """
         self.bot.validate_question(question)
-        return detached(self.bot.ask_stream(question, history), label=question)
+        return self._observed(detached(self.bot.ask_stream(question, history), label=question))
+
+    def _observed(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        for event in events:
+            if isinstance(event, AnswerEvent):
+                self.telemetry.observe_answer(event.answer, time.perf_counter() - started)
+            yield event
 
     def check_history(self, messages: int) -> None:
         if messages > self.settings.serving.max_request_messages:
@@ -124,6 +137,7 @@ class ServedAssistant:
                        progress: ProgressCallback | None = None) -> UploadReport:
         outcome = self.library.add_uploads(files, progress)
         report = outcome.report
+        self.telemetry.observe_ingest(report)
         return UploadReport(added=report.added, updated=report.updated, unchanged=report.unchanged,
                             failed=[FailedFile(file=Path(f).name, message=m) for f, m in report.failed],
                             chunks=report.chunks, sources=[self._info(e) for e in outcome.stored])
