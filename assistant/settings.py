@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
+from limits import parse as parse_rate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -59,10 +60,23 @@ class ServingConfig(BaseModel):
     session_hours: float = Field(12, gt=0, description="How long a UI sign-in with an API key lasts.")
     served_model: str = Field("grounded-assistant", description="Model id of the OpenAI-compatible routes.")
     embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
+    rate_limit: str | None = Field(None, description="Requests per caller (API key, else client address) on "
+                                   "the API and the UI's calls, e.g. 60/minute; over it: 429 with Retry-After.")
     access_log: bool = Field(True, description="`assistant serve` writes one JSON line per request to stderr.")
     sources_block: bool = Field(True, description="/v1 answers end with a 'Sources' block of numbered quotes, "
                                 "for clients that show only text (a request can say otherwise).")
     ratings_file: Path | None = Field(None, description="Where UI ratings go (JSONL); default data_dir/ratings.jsonl.")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _readable_rate(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"rate_limit {value!r} is not a rate such as 60/minute") from exc
+        return value
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

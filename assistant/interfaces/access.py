@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.interfaces.http_errors import error_response
+from assistant.interfaces.rate_limits import RequestRate
 
 API_PREFIXES = ("/api/", "/v1/")
 PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",
@@ -96,8 +97,9 @@ class AccessGuard:
     without the right key must not touch anything.
     """
 
-    def __init__(self, app: ASGIApp, sessions: Sessions, limits: Limits, ui: str) -> None:
-        self.app, self.sessions, self.limits, self.ui = app, sessions, limits, ui
+    def __init__(self, app: ASGIApp, sessions: Sessions, limits: Limits, ui: str,
+                 rate: RequestRate | None = None) -> None:
+        self.app, self.sessions, self.limits, self.ui, self.rate = app, sessions, limits, ui, rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -106,7 +108,7 @@ class AccessGuard:
         # the path as routing will read it: "//gradio_api//upload/" must not slip past the checks below
         path, method = _SLASHES.sub("/", scope.get("path", "")).rstrip("/") or "/", scope.get("method", "GET")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        refusal = self._refusal(path, method, headers)
+        refusal = self._refusal(path, method, headers) or self._over_rate(scope, path, method, headers)
         if refusal is not None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
@@ -154,6 +156,23 @@ class AccessGuard:
             return error_response(403, "this server's UI is read-only: documents cannot be added through it",
                                   code="read_only")
         return None
+
+    def _over_rate(self, scope: Scope, path: str, method: str, headers: dict[str, str]) -> Response | None:
+        """The 429 of a caller over ``ASSISTANT_RATE_LIMIT`` on a counted route (asks, writes, UI calls)."""
+        counted = is_api(path) or path == UI_UPLOAD or path.startswith(UI_CALLS)
+        if self.rate is None or method == "OPTIONS" or path in PUBLIC_PATHS or not counted:
+            return None
+        return self.rate.refusal(self._caller(scope, headers))
+
+    def _caller(self, scope: Scope, headers: dict[str, str]) -> str:
+        """Who is counted: the key (already checked) when keys are set, else the client address."""
+        if self.sessions.keys:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return "key:" + _fingerprint(token.strip())
+            return "key:" + _cookie(headers.get("cookie", ""), COOKIE).partition(".")[0]
+        client = scope.get("client")
+        return "address:" + (client[0] if client else "unknown")
 
     def _allowed(self, path: str, method: str, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")

@@ -63,6 +63,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         400: "Invalid question (empty or too long)", 401: "Missing or wrong API key",
         404: "No such route, source or model", 405: "Method not allowed on this route",
         413: "Request body or upload too large", 422: "Malformed request",
+        429: "Over ASSISTANT_RATE_LIMIT for this key (Retry-After says when to retry)",
         502: "The language-model server failed", 503: "Store busy or unavailable",
     }.items()
 }
