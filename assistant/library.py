@@ -8,10 +8,12 @@ to ingest, or a process killed halfway, leaves the stored documents as they were
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +26,7 @@ from ingest.loaders import IngestError
 from store.manifest import SourceEntry
 
 log = logging.getLogger(__name__)
+audit_log = logging.getLogger("assistant.audit")  # one JSON line per write: who, what, when
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,24 @@ class Library:
             raise SourceNotFound(f"no stored file for source {key!r}")
         return path
 
-    def add_uploads(self, files: Sequence[tuple[str, BinaryIO]],
-                    progress: ProgressCallback | None = None) -> UploadOutcome:
+    def add_uploads(self, files: Sequence[tuple[str, BinaryIO]], progress: ProgressCallback | None = None,
+                    actor: str = "local") -> UploadOutcome:
         """Stage, ingest, then move into place the uploads whose ingest committed.
 
         Raises UploadRefused before anything is written (bad name, too large), and IngestError when no
         file of the upload could be ingested.
         """
+        try:
+            outcome = self._add_uploads(files, progress)
+        except Exception as exc:
+            _audit(actor, "upload", files=[name for name, _ in files], error=str(exc))
+            raise
+        report = outcome.report
+        _audit(actor, "upload", files=[name for name, _ in files], added=report.added, updated=report.updated,
+               unchanged=report.unchanged, failed=[message for _, message in report.failed])
+        return outcome
+
+    def _add_uploads(self, files: Sequence[tuple[str, BinaryIO]], progress: ProgressCallback | None) -> UploadOutcome:
         names = stored_names([name for name, _ in files])
         with self.write_lock, self.area.staging([r for _, r in files], names, self.max_upload_bytes) as staged:
             try:
@@ -85,10 +99,11 @@ class Library:
         log.info("upload: %s", report.summary())
         return UploadOutcome(report, [e for e in self.bot.sources() if e.source in targets])
 
-    def remove(self, key: str) -> SourceEntry | None:
+    def remove(self, key: str, actor: str = "local") -> SourceEntry | None:
         """Remove a source by its id or by a name matching one source; an uploaded file goes too."""
         with self.write_lock:
             entry = self.find(key)
+            _audit(actor, "remove", asked=key, source=entry.source if entry else None)
             if entry is None:
                 return None
             uploaded = self.uploaded(entry)
@@ -97,6 +112,11 @@ class Library:
                 Path(entry.source).unlink(missing_ok=True)
         log.info("removed %s", entry.source)
         return entry
+
+
+def _audit(actor: str, action: str, **what: object) -> None:
+    record = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "actor": actor, "action": action, **what}
+    audit_log.info(json.dumps(record, ensure_ascii=False))
 
 
 def _by_id(entries: Sequence[SourceEntry], key: str) -> SourceEntry | None:

@@ -66,3 +66,21 @@ def test_metrics_need_a_key_when_keys_are_set(strict):
         assert client.get("/metrics").status_code == 401
     assert value(scrape(strict, Authorization=f"Bearer {API_KEY}"), "assistant_http_requests_total",
                  route="/metrics", method="GET", status="401") >= 1  # refusals are counted too
+
+
+def test_every_write_leaves_one_audit_line_naming_the_key_but_never_showing_it(strict, caplog):
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with caplog.at_level(logging.INFO, logger="assistant.audit"), strict.client(**headers) as client:
+        added = client.post("/api/sources", files=[("files", ("audited note.md", b"# Audit\n\nA small note.\n"))])
+        assert added.status_code == 200
+        source = added.json()["sources"][0]
+        assert client.delete(f"/api/sources/{source['id']}").status_code == 200
+        assert client.delete("/api/sources/nosuchsource").status_code == 404
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "assistant.audit"]
+    assert [line["action"] for line in lines] == ["upload", "remove", "remove"]
+    assert lines[0]["files"] == ["audited note.md"] and lines[0]["added"] == [source["source"]]
+    assert lines[1]["source"] == source["source"] and lines[2]["source"] is None
+    actors = {line["actor"] for line in lines}
+    assert len(actors) == 1 and actors.pop().startswith("key:")
+    assert all(API_KEY not in r.getMessage() for r in caplog.records)
+    assert all(line["time"].endswith("+00:00") for line in lines)

@@ -75,6 +75,18 @@ class Sessions:
         return bool(candidate) and any(matches)
 
 
+def caller_id(headers: dict[str, str], client: Sequence | None, keyed: bool) -> str:
+    """Who a request comes from, for rate limits and the audit log, never the key itself: ``key:<fingerprint>``
+    (Bearer header or UI session) when keys are set, else ``address:<client address>``. Call it on a request
+    the guard let in (its key is one of the keys)."""
+    if keyed:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return "key:" + _fingerprint(token.strip())
+        return "key:" + _cookie(headers.get("cookie", ""), COOKIE).partition(".")[0]
+    return "address:" + (str(client[0]) if client else "unknown")
+
+
 def _fingerprint(key: str) -> str:
     return hashlib.sha256(b"assistant-key:" + key.encode()).hexdigest()[:16]
 
@@ -162,17 +174,7 @@ class AccessGuard:
         counted = is_api(path) or path == UI_UPLOAD or path.startswith(UI_CALLS)
         if self.rate is None or method == "OPTIONS" or path in PUBLIC_PATHS or not counted:
             return None
-        return self.rate.refusal(self._caller(scope, headers))
-
-    def _caller(self, scope: Scope, headers: dict[str, str]) -> str:
-        """Who is counted: the key (already checked) when keys are set, else the client address."""
-        if self.sessions.keys:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return "key:" + _fingerprint(token.strip())
-            return "key:" + _cookie(headers.get("cookie", ""), COOKIE).partition(".")[0]
-        client = scope.get("client")
-        return "address:" + (client[0] if client else "unknown")
+        return self.rate.refusal(caller_id(headers, scope.get("client"), bool(self.sessions.keys)))
 
     def _allowed(self, path: str, method: str, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")

@@ -31,7 +31,16 @@ from assistant.interfaces.access import COOKIE, AccessGuard, Limits, Sessions, l
 from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
 from assistant.interfaces.observability import RequestLog
 from assistant.interfaces.rate_limits import RequestRate
-from assistant.interfaces.serving import Health, Served, ServedAssistant, SourceInfo, UploadReport, bearer, served_of
+from assistant.interfaces.serving import (
+    Health,
+    Served,
+    ServedAssistant,
+    SourceInfo,
+    UploadReport,
+    actor_of,
+    bearer,
+    served_of,
+)
 from assistant.records import Answer, AnswerEvent, ErrorEvent, Question, TokenEvent
 from assistant.service import Assistant
 
@@ -86,9 +95,9 @@ def list_sources(served: Served) -> list[SourceInfo]:
 @api.post("/api/sources", response_model=UploadReport, tags=["sources"],
           responses={415: {"model": ErrorBody, "description": "Unsupported file type"}})
 def upload_sources(files: Annotated[list[UploadFile], File(min_length=1, description="One or more documents.")],
-                   served: Served) -> UploadReport:
+                   served: Served, request: Request) -> UploadReport:
     """Store uploads under data_dir/uploads (safe file names) and ingest them; re-uploading a name updates it."""
-    return served.ingest_uploads([(f.filename or "", f.file) for f in files])
+    return served.ingest_uploads([(f.filename or "", f.file) for f in files], actor=actor_of(request))
 
 
 ORIGINAL_TYPES = {".pdf": "application/pdf", ".html": "text/html", ".htm": "text/html", ".md": "text/markdown",
@@ -118,9 +127,9 @@ def source_file(source_id: Annotated[str, FastApiPath(min_length=1, max_length=6
 @api.delete("/api/sources/{source_id}", tags=["sources"], response_model=SourceInfo,
             responses={404: {"model": ErrorBody, "description": "No such source"}})
 def delete_source(source_id: Annotated[str, FastApiPath(min_length=1, max_length=1000)],
-                  served: Served) -> SourceInfo:
+                  served: Served, request: Request) -> SourceInfo:
     """Remove a source (by its id, or a file name matching one source) and all its chunks."""
-    removed = served.remove(source_id)
+    removed = served.remove(source_id, actor=actor_of(request))
     if removed is None:
         raise ApiError(404, f"no stored source matches {source_id!r}", code="not_found")
     return removed

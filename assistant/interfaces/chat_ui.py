@@ -22,6 +22,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import EXPECTED, is_expected
+from assistant.interfaces.access import caller_id
 from assistant.interfaces.serving import ServedAssistant
 from assistant.records import MARKER, Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
 from ingest.loaders import SUPPORTED_SUFFIXES
@@ -249,7 +250,8 @@ def _extent(info) -> str:
 
 
 def make_ingest(served: ServedAssistant, upload_folder: Path):
-    def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, None]:  # noqa: B008
+    def ingest(paths: list[str] | None, request: gr.Request,
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, None]:  # noqa: B008
         if not paths:
             return *_source_rows(served), "Choose one or more files first.", None
         checked = [received_upload(p, upload_folder) for p in paths]
@@ -265,7 +267,7 @@ def make_ingest(served: ServedAssistant, upload_folder: Path):
             with ExitStack() as stack:
                 # Gradio keeps the uploaded file's name, in a folder of its own
                 files = [(p.name, stack.enter_context(p.open("rb"))) for p in received]
-                result = served.ingest_uploads(files, progress=report)
+                result = served.ingest_uploads(files, progress=report, actor=_actor(served, request))
         except EXPECTED as exc:
             return *_source_rows(served), f"⚠️ {html.escape(str(exc))}", None
         finally:
@@ -277,6 +279,13 @@ def make_ingest(served: ServedAssistant, upload_folder: Path):
         return *_source_rows(served), status, None
 
     return ingest
+
+
+def _actor(served: ServedAssistant, request: gr.Request) -> str:
+    """Who did a write through the UI, as the audit log names it (the signed-in key's fingerprint)."""
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    client = (request.client.host,) if request.client else None
+    return "ui " + caller_id(headers, client, bool(served.settings.serving.api_keys))
 
 
 def received_upload(raw: str, upload_folder: Path) -> Path | None:
@@ -302,11 +311,11 @@ def discard_uploads(paths: list[Path], upload_folder: Path) -> None:
 
 
 def make_remove(served: ServedAssistant):
-    def remove(source: str | None) -> tuple[Any, Any, str]:
+    def remove(source: str | None, request: gr.Request) -> tuple[Any, Any, str]:
         if not source:
             return *_source_rows(served), "Choose a document to remove."
         try:
-            removed = served.remove(source)
+            removed = served.remove(source, actor=_actor(served, request))
         except EXPECTED as exc:
             return *_source_rows(served), f"⚠️ {html.escape(str(exc))}"
         message = f"Removed {html.escape(removed.name)}." if removed else "That document is already gone."

@@ -397,10 +397,9 @@ def serve(
     bot = _assistant(data_dir, **overrides)
     _fill_empty_store(bot, err)
     _say_who_may_use(bot.settings, host, bound)
-    if bot.settings.serving.access_log:
-        from assistant.interfaces.observability import enable_access_log
+    from assistant.interfaces.observability import enable_json_logs
 
-        enable_access_log()
+    enable_json_logs(access=bot.settings.serving.access_log)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:

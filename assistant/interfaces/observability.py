@@ -24,6 +24,7 @@ from assistant.ingestion import IngestReport
 from assistant.records import Answer
 
 access_log = logging.getLogger("assistant.access")
+audit_log = logging.getLogger("assistant.audit")  # written by assistant/library.py
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a caller's id is kept only if it is this tame
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -122,12 +123,14 @@ def _route_label(scope: Scope) -> str:
     return path or "other"
 
 
-def enable_access_log() -> None:
-    """Access lines as bare JSON on stderr (one object per line), apart from the other log lines."""
-    if access_log.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    access_log.propagate = False
+def enable_json_logs(access: bool = True) -> None:
+    """Audit lines (every write) and, with ``access``, access lines as bare JSON on stderr, one object per
+    line, apart from the other log lines."""
+    for logger in (audit_log, access_log) if access else (audit_log,):
+        if logger.handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -19,6 +19,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from assistant.ingestion import ProgressCallback
+from assistant.interfaces.access import caller_id
 from assistant.interfaces.http_errors import ApiError
 from assistant.interfaces.observability import Telemetry
 from assistant.library import Library
@@ -133,18 +134,18 @@ class ServedAssistant:
     def original(self, key: str) -> Path:
         return self.library.original(key)
 
-    def ingest_uploads(self, files: Sequence[tuple[str, BinaryIO]],
-                       progress: ProgressCallback | None = None) -> UploadReport:
-        outcome = self.library.add_uploads(files, progress)
+    def ingest_uploads(self, files: Sequence[tuple[str, BinaryIO]], progress: ProgressCallback | None = None,
+                       actor: str = "local") -> UploadReport:
+        outcome = self.library.add_uploads(files, progress, actor)
         report = outcome.report
         self.telemetry.observe_ingest(report)
         return UploadReport(added=report.added, updated=report.updated, unchanged=report.unchanged,
                             failed=[FailedFile(file=Path(f).name, message=m) for f, m in report.failed],
                             chunks=report.chunks, sources=[self._info(e) for e in outcome.stored])
 
-    def remove(self, key: str) -> SourceInfo | None:
+    def remove(self, key: str, actor: str = "local") -> SourceInfo | None:
         """Remove a source by its id or by a name matching one source; an uploaded file goes too."""
-        entry = self.library.remove(key)
+        entry = self.library.remove(key, actor)
         return self._info(entry) if entry else None
 
     # ------------------------------------------------------------ health
@@ -179,6 +180,12 @@ bearer = HTTPBearer(auto_error=False, description="Needed when ASSISTANT_API_KEY
 
 def served_of(request: Request) -> ServedAssistant:
     return request.app.state.served
+
+
+def actor_of(request: Request) -> str:
+    """Who made the request, as the audit log names it (a key's fingerprint, never the key)."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return caller_id(headers, request.client, bool(served_of(request).settings.serving.api_keys))
 
 
 Served = Annotated[ServedAssistant, Depends(served_of)]

@@ -14,7 +14,7 @@ from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from assistant.interfaces.api import create_api
 from assistant.interfaces.chat_ui import CSS, JS, build_ui
-from assistant.interfaces.observability import enable_access_log
+from assistant.interfaces.observability import enable_json_logs
 from assistant.interfaces.serving import ServedAssistant
 from assistant.service import Assistant
 
@@ -24,8 +24,7 @@ def create_web_app(bot: Assistant | ServedAssistant | None = None) -> FastAPI:
     if bot is None:  # a worker of `assistant serve --workers N`: everything from the environment
         bot = Assistant()
         bot.ensure_default_collection()
-        if bot.settings.serving.access_log:
-            enable_access_log()
+        enable_json_logs(access=bot.settings.serving.access_log)
     served = bot if isinstance(bot, ServedAssistant) else ServedAssistant(bot)
     app = create_api(served)
     mode = served.settings.serving.ui
