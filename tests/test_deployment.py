@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,14 +24,15 @@ def _env(data_dir: Path) -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_DATA_DIR": str(data_dir)}
 
 
-def _wait_for_address(proc: subprocess.Popen, timeout: float = 240) -> str:
+def _wait_for_address(proc: subprocess.Popen, timeout: float = 240, workers: int = 2) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
             break
-        if found := re.search(r"Serving on (http://\S+) with 2 workers", line):
+        shown = rf"Serving on (http://\S+) with {workers} workers" if workers > 1 else r"Serving on (http://\S+)  \("
+        if found := re.search(shown, line):
             return found.group(1)
     raise AssertionError(f"serve did not start (exit {proc.poll()}): {proc.stderr.read() if proc.stderr else ''}")
 
@@ -75,3 +77,24 @@ def test_every_worker_answers_from_an_ingest_made_by_another_process(data_dir, t
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_one_process_serve_answers_logs_and_writes_audit_lines(data_dir, tmp_files):
+    """The default `assistant serve`: the web app from its one factory, the API, the UI, JSON logs on stderr."""
+    note = tmp_files / "zorblat.md"
+    note.write_text(NOTE_TEXT, encoding="utf-8")
+    proc = subprocess.Popen([str(ASSISTANT), "serve", "--port", "0"], env=_env(data_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        url = _wait_for_address(proc, workers=1)
+        assert "April 2022" in _ask_fresh(url, "When was the U.S.-Turkey Strategic Mechanism announced?")["answer"]
+        assert "Grounded assistant" in httpx.get(f"{url}/", timeout=60).text  # the mounted chat UI
+        with note.open("rb") as handle:
+            assert httpx.post(f"{url}/api/sources", files={"files": (note.name, handle)}, timeout=120).is_success
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    logged = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    assert {"route": "/api/ask", "status": 200} in [{k: line.get(k) for k in ("route", "status")} for line in logged]
+    assert [line["action"] for line in logged if "action" in line] == ["upload"]

@@ -392,7 +392,7 @@ def serve(
 
     import uvicorn
 
-    from assistant.interfaces.chat_ui import create_web_app
+    from assistant.interfaces.web import create_web_app
 
     bot = _assistant(data_dir, **overrides)
     _fill_empty_store(bot, err)
