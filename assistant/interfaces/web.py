@@ -1,7 +1,7 @@
 """The web app of `assistant serve`: the HTTP API with the Gradio chat UI mounted at "/", in one process.
 
 ``create_web_app`` is the one factory: ``assistant serve`` calls it, and its workers (uvicorn ``factory=True``)
-import it by this module's path (``cli.WEB_APP_FACTORY``).
+import it by this module's path (``serve_command.WEB_APP_FACTORY``).
 """
 
 from __future__ import annotations
