@@ -62,6 +62,10 @@ class ServingConfig(BaseModel):
     embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
     rate_limit: str | None = Field(None, description="Requests per caller (API key, else client address) on "
                                    "the API and the UI's calls, e.g. 60/minute; over it: 429 with Retry-After.")
+    max_concurrent_asks: int | None = Field(None, ge=1, description="Asks one caller may have running at once "
+                                            "on the API (a stream counts until it ends); over it: 429.")
+    upload_mb_per_day: float | None = Field(None, gt=0, description="Megabytes one caller may upload in a "
+                                            "moving day (declared sizes); over it: 429.")
     access_log: bool = Field(True, description="`assistant serve` writes one JSON line per request to stderr.")
     sources_block: bool = Field(True, description="/v1 answers end with a 'Sources' block of numbered quotes, "
                                 "for clients that show only text (a request can say otherwise).")

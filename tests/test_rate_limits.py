@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,20 +15,21 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.interfaces.api import create_api
+from assistant.interfaces.rate_limits import CallerLimits, CallerQuota
 from assistant.interfaces.serving import ServedAssistant
 from assistant.settings import Settings
 from tests.serving_helpers import QUESTION, Live, start
 
 pytest_plugins = ["tests.serving_helpers"]
 pytestmark = pytest.mark.slow
-KEYS = ["rate-key-a-0123456789", "rate-key-b-0123456789", "rate-key-c-0123456789"]
+KEYS = ["rate-key-a-0123456789", "rate-key-b-0123456789", "rate-key-c-0123456789", "rate-key-d-0123456789"]
 
 
 @pytest.fixture(scope="module")
 def limited(live) -> Iterator[Live]:
     bot = live.served.bot
-    served = ServedAssistant(bot, bot.settings.but(api_keys=KEYS, rate_limit="3/minute"),
-                             lock=live.served.library.write_lock)
+    settings = bot.settings.but(api_keys=KEYS, rate_limit="3/minute", upload_mb_per_day=0.01)
+    served = ServedAssistant(bot, settings, lock=live.served.library.write_lock)
     server = start(create_api(served), served)
     yield server
     server.stop()
@@ -58,3 +62,45 @@ def test_a_burst_gets_exactly_its_share_and_no_server_error(limited):
 def test_an_unreadable_rate_is_a_settings_error():
     with pytest.raises(ValidationError, match="not a rate such as 60/minute"):
         Settings(rate_limit="sixty a minute")
+
+
+def test_uploads_count_against_a_daily_quota_per_key(limited, live):
+    note = b"# Quota\n\n" + b"A line of the quota note.\n" * 240  # about 6 KiB: one fits in 10 KiB, two do not
+    key = {"Authorization": f"Bearer {KEYS[3]}"}
+    with limited.client(**key) as client:
+        first = client.post("/api/sources", files=[("files", ("quota-one.md", note))])
+        second = client.post("/api/sources", files=[("files", ("quota-two.md", note))])
+        assert first.status_code == 200 and second.status_code == 429
+        assert "upload quota used up" in second.json()["error"]["message"] and int(second.headers["Retry-After"]) > 0
+    with live.client() as same_store:  # the same store through the unlimited server
+        names = {s["name"] for s in same_store.get("/api/sources").json()}
+        assert "quota-one.md" in names and "quota-two.md" not in names  # refused before anything was stored
+        assert same_store.delete(f"/api/sources/{first.json()['sources'][0]['id']}").status_code == 200
+
+
+def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends():
+    """CallerLimits over an app whose asks wait until released, on a real loopback server."""
+    release = threading.Event()
+
+    async def slow_app(scope, receive, send):
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    quota = CallerQuota(concurrent_asks=2)
+    server = start(CallerLimits(slow_app, quota, keyed=False), None)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            held = [pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60) for _ in range(2)]
+            time.sleep(1.0)  # both are running now
+            third = httpx.post(f"{server.url}/api/ask", json={}, timeout=60)
+            other_route = pool.submit(httpx.get, f"{server.url}/api/sources", timeout=60)
+            release.set()
+            assert [f.result().status_code for f in held] == [200, 200]
+            assert other_route.result().status_code == 200  # only asks are limited
+        assert third.status_code == 429 and third.headers["Retry-After"] == "1"
+        assert "too many asks at once" in third.json()["error"]["message"]
+        assert httpx.post(f"{server.url}/api/ask", json={}, timeout=60).status_code == 200  # the count went down
+    finally:
+        release.set()
+        server.stop()

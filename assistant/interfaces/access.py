@@ -29,7 +29,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.interfaces.http_errors import error_response
-from assistant.interfaces.rate_limits import RequestRate
 
 API_PREFIXES = ("/api/", "/v1/")
 PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",
@@ -75,6 +74,15 @@ class Sessions:
         return bool(candidate) and any(matches)
 
 
+def routed_path(scope: Scope) -> str:
+    """The path as routing will read it: "//gradio_api//upload/" must not slip past a check on "/gradio_api/upload"."""
+    return _SLASHES.sub("/", scope.get("path", "")).rstrip("/") or "/"
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
 def caller_id(headers: dict[str, str], client: Sequence | None, keyed: bool) -> str:
     """Who a request comes from, for rate limits and the audit log, never the key itself: ``key:<fingerprint>``
     (Bearer header or UI session) when keys are set, else ``address:<client address>``. Call it on a request
@@ -109,18 +117,16 @@ class AccessGuard:
     without the right key must not touch anything.
     """
 
-    def __init__(self, app: ASGIApp, sessions: Sessions, limits: Limits, ui: str,
-                 rate: RequestRate | None = None) -> None:
-        self.app, self.sessions, self.limits, self.ui, self.rate = app, sessions, limits, ui, rate
+    def __init__(self, app: ASGIApp, sessions: Sessions, limits: Limits, ui: str) -> None:
+        self.app, self.sessions, self.limits, self.ui = app, sessions, limits, ui
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         # the path as routing will read it: "//gradio_api//upload/" must not slip past the checks below
-        path, method = _SLASHES.sub("/", scope.get("path", "")).rstrip("/") or "/", scope.get("method", "GET")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        refusal = self._refusal(path, method, headers) or self._over_rate(scope, path, method, headers)
+        path, method, headers = routed_path(scope), scope.get("method", "GET"), header_map(scope)
+        refusal = self._refusal(path, method, headers)
         if refusal is not None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
@@ -168,13 +174,6 @@ class AccessGuard:
             return error_response(403, "this server's UI is read-only: documents cannot be added through it",
                                   code="read_only")
         return None
-
-    def _over_rate(self, scope: Scope, path: str, method: str, headers: dict[str, str]) -> Response | None:
-        """The 429 of a caller over ``ASSISTANT_RATE_LIMIT`` on a counted route (asks, writes, UI calls)."""
-        counted = is_api(path) or path == UI_UPLOAD or path.startswith(UI_CALLS)
-        if self.rate is None or method == "OPTIONS" or path in PUBLIC_PATHS or not counted:
-            return None
-        return self.rate.refusal(caller_id(headers, scope.get("client"), bool(self.sessions.keys)))
 
     def _allowed(self, path: str, method: str, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")

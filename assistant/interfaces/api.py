@@ -30,7 +30,7 @@ from assistant.interfaces import openai_compat
 from assistant.interfaces.access import COOKIE, AccessGuard, Limits, Sessions, login_page, parse_form, safe_next
 from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody, error_of, install_error_handlers
 from assistant.interfaces.observability import RequestLog
-from assistant.interfaces.rate_limits import RequestRate
+from assistant.interfaces.rate_limits import CallerLimits, CallerQuota
 from assistant.interfaces.serving import (
     Health,
     Served,
@@ -252,9 +252,10 @@ def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
     app.include_router(public)
     app.include_router(fallback)
     upload_limit = int(s.max_upload_mb * 1024 * 1024) + 64 * 1024  # room for the multipart envelope
+    quota = CallerQuota(s.rate_limit, s.max_concurrent_asks, s.upload_mb_per_day, upload_limit)
+    app.add_middleware(CallerLimits, quota=quota, keyed=bool(s.api_keys))  # inside the guard: callers are known
     app.add_middleware(AccessGuard, sessions=app.state.sessions, ui=s.ui,
-                       limits=Limits(max_body=s.max_request_kb * 1024, max_upload=upload_limit),
-                       rate=RequestRate(s.rate_limit) if s.rate_limit else None)
+                       limits=Limits(max_body=s.max_request_kb * 1024, max_upload=upload_limit))
     # Outermost, so 401 and 413 answers carry CORS headers too; with it, Gradio adds no CORS policy of its own.
     app.add_middleware(
         CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST", "DELETE"],
