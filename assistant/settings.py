@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "
-        "A store keeps the backend it was embedded with and refuses another one.",
+        "torch and onnx give the same vectors (one family); a store refuses a backend of another family.",
     )
     model_cache: Path | None = Field(
         None, description="Where the ONNX backends keep the model exported on first use; default data_dir/models.",

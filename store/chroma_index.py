@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.records import Chunk
-from store.embeddings import Embedder
+from store.embeddings import Embedder, family_of
 from store.records import Hit
 from store.serialize import chunk_from_metadata, chunk_metadata
 
@@ -34,7 +34,8 @@ class StoreUnavailableError(RuntimeError):
 
 
 class EmbeddingMismatchError(StoreUnavailableError):
-    """The store holds vectors of another embedding backend than the one in use: they must not be mixed."""
+    """The store holds vectors of another family of embedding backends than the one in use (torch and onnx
+    are one family, onnx-int8 another): they must not be mixed."""
 
     def __init__(self, stored: str, wanted: str, where: str = "") -> None:
         self.stored, self.wanted = stored, wanted
@@ -120,7 +121,7 @@ class ChromaIndex:
         )
         for collection in (self.chunks, self.sentences):
             stored = (collection.metadata or {}).get(BACKEND_KEY, LEGACY_BACKEND)
-            if stored != backend:
+            if family_of(str(stored)) != family_of(backend):  # torch and onnx share vectors: one family
                 raise EmbeddingMismatchError(str(stored), backend)
         self.batch_size = min(int(client.get_max_batch_size()), 2000)
 

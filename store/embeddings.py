@@ -25,11 +25,18 @@ from langchain_core.embeddings import Embeddings
 
 from store.encoders import Encoder, ModelLoadError, TorchEncoder
 
-__all__ = ["BACKENDS", "Embedder", "ModelLoadError", "bundled_model_path", "open_encoder"]
+__all__ = ["BACKENDS", "FAMILIES", "Embedder", "ModelLoadError", "bundled_model_path", "family_of", "open_encoder"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
+# Backends whose vectors agree (torch and ONNX fp32: max 1 - cos 1e-7, bench/embedding_backends.py) are one
+# family: a store embedded by one opens with the other. int8 weights give other vectors: a family of its own.
+FAMILIES = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+
+
+def family_of(backend: str) -> str:
+    return FAMILIES.get(backend, backend)
 
 
 def bundled_model_path() -> Path:

@@ -21,7 +21,7 @@ from ingest.chunking import chunk_document
 from ingest.loaders import load
 from store import onnx_encoder
 from store.chroma_index import BACKEND_KEY, CHUNKS, SENTENCES, EmbeddingMismatchError, embedding_input
-from store.embeddings import Embedder, ModelLoadError
+from store.embeddings import Embedder, ModelLoadError, family_of
 from store.encoders import Encoder, TorchEncoder
 from tests.conftest import CHROMA_URL, CORPUS, ROOT
 
@@ -192,6 +192,22 @@ def test_store_refuses_another_backend(data_dir: Path, make_assistant, int8, mod
     with pytest.raises(EmbeddingMismatchError, match="'onnx-int8' embedding backend, not 'torch'"):
         make_assistant(data_dir=other, chroma_prefix=_other_prefix())
     assert Assistant(int8_settings(other, model_cache, chroma_prefix=_other_prefix()), embedder=int8).sources()
+
+
+@pytest.mark.slow
+def test_torch_and_onnx_are_one_family_a_store_of_one_opens_with_the_other(data_dir: Path, make_assistant, embedder,
+                                                                           model_cache: Path):
+    torch_bot = make_assistant()
+    torch_bot.ingest([CORPUS])
+    by_torch = torch_bot.ask(F16)
+    onnx = Embedder(backend="onnx", cache_dir=model_cache)
+    onnx_bot = Assistant(Settings(data_dir=data_dir, embedding_backend="onnx", model_cache=model_cache), embedder=onnx)
+    by_onnx = onnx_bot.ask(F16)
+    assert [(c.source, c.start, c.end) for c in by_onnx.citations] == [(c.source, c.start, c.end)
+                                                                      for c in by_torch.citations]
+    assert by_onnx.answer == by_torch.answer and by_onnx.citations
+    assert onnx_bot.collection.dense.chunks.metadata[BACKEND_KEY] == "torch"  # the store keeps its maker's name
+    assert family_of("torch") == family_of("onnx") != family_of("onnx-int8")
 
 
 def _other_prefix() -> str:
