@@ -4,9 +4,9 @@
 
 Both apps share one assistant over the bundled article and are served by uvicorn on loopback; rounds
 alternate between them (so drift hits both alike) and each round sends --requests GET /healthz and
-POST /api/ask (one dev question) sequentially (the answer counters of ``ServedAssistant`` run in both). Reports
-p50 per route for each app and the ratio
-with/without, in one run. Writes bench/results/metrics_overhead.json.
+POST /api/ask (one dev question) sequentially (the answer counters of ``ServedAssistant`` run in both).
+Reports p50 per route for each app and the ratio with/without, in one run. Writes
+bench/results/metrics_overhead.json.
 """
 
 from __future__ import annotations
