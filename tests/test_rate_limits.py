@@ -14,6 +14,7 @@ import openai
 import pytest
 from pydantic import ValidationError
 
+from assistant.interfaces.access import Sessions, caller_id
 from assistant.interfaces.api import create_api
 from assistant.interfaces.rate_limits import CallerLimits, CallerQuota
 from assistant.interfaces.serving import ServedAssistant
@@ -88,7 +89,7 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
         await send({"type": "http.response.body", "body": b"ok"})
 
     quota = CallerQuota(concurrent_asks=2)
-    server = start(CallerLimits(slow_app, quota, keyed=False), None)
+    server = start(CallerLimits(slow_app, quota, Sessions([], 1)), None)
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             held = [pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60) for _ in range(2)]
@@ -104,3 +105,16 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
     finally:
         release.set()
         server.stop()
+
+
+def test_a_made_up_header_or_cookie_beside_a_valid_one_does_not_make_a_new_caller():
+    sessions = Sessions(["key-one-0123456789", "key-two-0123456789"], 1)
+    cookie = f"assistant_session={sessions.token_for('key-two-0123456789')}"
+    by_key = caller_id({"authorization": "Bearer key-one-0123456789", "cookie": "assistant_session=junk.1.x"},
+                       None, sessions)
+    by_session = [caller_id({"authorization": f"Bearer made-up-{n}", "cookie": cookie}, None, sessions)
+                  for n in range(3)]
+    assert by_key.startswith("key:") and by_key not in by_session and len(set(by_session)) == 1
+    assert caller_id({"authorization": "Bearer made-up"}, None, sessions) == "key:none"
+    assert caller_id({"authorization": "Bearer key-one-0123456789"}, ("10.0.0.7", 5), Sessions([], 1)) == \
+        "address:10.0.0.7"  # without keys the address counts, whatever the header says

@@ -83,16 +83,20 @@ def header_map(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def caller_id(headers: dict[str, str], client: Sequence | None, keyed: bool) -> str:
-    """Who a request comes from, for rate limits and the audit log, never the key itself: ``key:<fingerprint>``
-    (Bearer header or UI session) when keys are set, else ``address:<client address>``. Call it on a request
-    the guard let in (its key is one of the keys)."""
-    if keyed:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return "key:" + _fingerprint(token.strip())
-        return "key:" + _cookie(headers.get("cookie", ""), COOKIE).partition(".")[0]
-    return "address:" + (str(client[0]) if client else "unknown")
+def caller_id(headers: dict[str, str], client: Sequence | None, sessions: Sessions) -> str:
+    """Who a request comes from, for limits and the audit log, never the key itself.
+
+    With keys set: ``key:<fingerprint>`` of the Bearer key, else of the UI session, whichever is valid (a
+    made-up header or cookie beside a valid one cannot make a caller look new). Without keys:
+    ``address:<client address>``.
+    """
+    if not sessions.keys:
+        return "address:" + (str(client[0]) if client else "unknown")
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and sessions.key_matches(token.strip()):
+        return "key:" + _fingerprint(token.strip())
+    session = _cookie(headers.get("cookie", ""), COOKIE)
+    return "key:" + (session.partition(".")[0] if session and sessions.valid(session) else "none")
 
 
 def _fingerprint(key: str) -> str:

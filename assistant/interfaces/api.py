@@ -245,7 +245,7 @@ def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
         description="Answers only from your documents, with verbatim citations. See docs/api.md.",
     )
     app.state.served = served
-    app.state.sessions = Sessions(s.api_keys, s.session_hours)
+    app.state.sessions = served.sessions
     install_error_handlers(app)
     app.include_router(api)
     app.include_router(openai_compat.router)
@@ -253,7 +253,7 @@ def create_api(bot: Assistant | ServedAssistant) -> FastAPI:
     app.include_router(fallback)
     upload_limit = int(s.max_upload_mb * 1024 * 1024) + 64 * 1024  # room for the multipart envelope
     quota = CallerQuota(s.rate_limit, s.max_concurrent_asks, s.upload_mb_per_day, upload_limit)
-    app.add_middleware(CallerLimits, quota=quota, keyed=bool(s.api_keys))  # inside the guard: callers are known
+    app.add_middleware(CallerLimits, quota=quota, sessions=served.sessions)  # inside the guard: callers are known
     app.add_middleware(AccessGuard, sessions=app.state.sessions, ui=s.ui,
                        limits=Limits(max_body=s.max_request_kb * 1024, max_upload=upload_limit))
     # Outermost, so 401 and 413 answers carry CORS headers too; with it, Gradio adds no CORS policy of its own.

@@ -285,7 +285,7 @@ def _actor(served: ServedAssistant, request: gr.Request) -> str:
     """Who did a write through the UI, as the audit log names it (the signed-in key's fingerprint)."""
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     client = (request.client.host,) if request.client else None
-    return "ui " + caller_id(headers, client, bool(served.settings.serving.api_keys))
+    return "ui " + caller_id(headers, client, served.sessions)
 
 
 def received_upload(raw: str, upload_folder: Path) -> Path | None:

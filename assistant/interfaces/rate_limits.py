@@ -22,7 +22,16 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.interfaces.access import PUBLIC_PATHS, UI_CALLS, UI_UPLOAD, caller_id, header_map, is_api, routed_path
+from assistant.interfaces.access import (
+    PUBLIC_PATHS,
+    UI_CALLS,
+    UI_UPLOAD,
+    Sessions,
+    caller_id,
+    header_map,
+    is_api,
+    routed_path,
+)
 from assistant.interfaces.http_errors import error_response
 
 ASK_ROUTES = frozenset({"/api/ask", "/api/ask/stream", "/v1/chat/completions"})
@@ -38,8 +47,8 @@ class CallerQuota:
 
 
 class CallerLimits:
-    def __init__(self, app: ASGIApp, quota: CallerQuota, keyed: bool) -> None:
-        self.app, self.quota, self.keyed = app, quota, keyed
+    def __init__(self, app: ASGIApp, quota: CallerQuota, sessions: Sessions) -> None:
+        self.app, self.quota, self.sessions = app, quota, sessions
         self.windows = MovingWindowRateLimiter(MemoryStorage())
         self.rate = parse(quota.rate) if quota.rate else None
         self.uploads = parse(f"{math.ceil(quota.upload_mb_per_day * 1024)}/day") if quota.upload_mb_per_day else None
@@ -53,7 +62,7 @@ class CallerLimits:
             await self.app(scope, receive, send)
             return
         headers = header_map(scope)
-        caller = caller_id(headers, scope.get("client"), self.keyed)
+        caller = caller_id(headers, scope.get("client"), self.sessions)
         refusal = self._over_rate(caller) or (self._over_upload_quota(caller, headers)
                                               if method == "POST" and path in UPLOAD_ROUTES else None)
         if refusal is None and self.quota.concurrent_asks and path in ASK_ROUTES:

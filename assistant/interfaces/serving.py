@@ -19,7 +19,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from assistant.ingestion import ProgressCallback
-from assistant.interfaces.access import caller_id
+from assistant.interfaces.access import Sessions, caller_id
 from assistant.interfaces.http_errors import ApiError
 from assistant.interfaces.observability import Telemetry
 from assistant.library import Library
@@ -84,6 +84,7 @@ class ServedAssistant:
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
         self.library = Library(bot, int(self.settings.serving.max_upload_mb * 1024 * 1024), lock)
         self.telemetry = Telemetry(self)
+        self.sessions = Sessions(self.settings.serving.api_keys, self.settings.serving.session_hours)  # UI sign-ins
 
     @property
     def model_id(self) -> str:
@@ -185,7 +186,7 @@ def served_of(request: Request) -> ServedAssistant:
 def actor_of(request: Request) -> str:
     """Who made the request, as the audit log names it (a key's fingerprint, never the key)."""
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return caller_id(headers, request.client, bool(served_of(request).settings.serving.api_keys))
+    return caller_id(headers, request.client, served_of(request).sessions)
 
 
 Served = Annotated[ServedAssistant, Depends(served_of)]
