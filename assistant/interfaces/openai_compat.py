@@ -176,7 +176,8 @@ class Reply:
 
     def __init__(self, answer: Answer, request: ChatRequest, with_sources: bool, base_url: str) -> None:
         self.answer = answer
-        self.text = answer.answer + (sources_block(answer.citations) if with_sources else "")
+        self.block = sources_block(answer.citations) if with_sources else ""
+        self.text = answer.answer + self.block
         self.annotations = annotations(answer.answer, answer.citations, base_url)
         words, prompt = len(self.text.split()), sum(len(m.text().split()) for m in request.messages)
         self.usage = Usage(prompt_tokens=prompt, completion_tokens=words, total_tokens=prompt + words)
@@ -197,8 +198,7 @@ def completion_chunks(base: dict[str, Any], reply: Reply) -> Iterator[str]:
     answer = reply.answer
     usage: dict[str, Any] = {"usage": None} if reply.include_usage else {}
     yield _chunk(base, {"role": "assistant", "content": ""}, **usage)
-    block = reply.text[len(answer.answer):]  # the Sources block, if any: after the sentences
-    for piece in [*answer_pieces(answer.answer), *([block] if block else [])]:
+    for piece in [*answer_pieces(answer.answer), *([reply.block] if reply.block else [])]:  # the block last
         yield _chunk(base, {"content": piece}, **usage)
     cited = [c.model_dump() for c in answer.citations]
     final = {"annotations": [a.model_dump() for a in reply.annotations]} if reply.annotations else {}
