@@ -23,8 +23,17 @@ class SourceNotFound(LookupError):
     """No stored source (or no stored file of one) matches the id or name asked for."""
 
 
+class CollectionNotFound(LookupError):
+    """No collection of that name (or none the caller may see: the two read the same)."""
+
+
+class CollectionRefused(PermissionError):
+    """The caller sees the collection but may not do this to it (write without a write scope)."""
+
+
 EXPECTED: tuple[type[Exception], ...] = (
-    QuestionError, SourceNotFound, UploadRefused, IngestError, StoreBusyError, StoreUnavailableError, LLMError,
+    QuestionError, SourceNotFound, CollectionNotFound, CollectionRefused, UploadRefused, IngestError, StoreBusyError,
+    StoreUnavailableError, LLMError,
 )
 
 

@@ -39,11 +39,17 @@ class Message(BaseModel):
     content: str
 
 
+COLLECTION_NAME = r"^[a-z0-9][a-z0-9_-]{0,23}$"  # assistant/shelf.py: a named collection of the data dir
+
+
 class Question(BaseModel):
     question: str = Field(min_length=1, pattern=r"\S", description=(
         "The question; it must hold a visible character, and the server refuses one longer than "
         "ASSISTANT_MAX_QUESTION_CHARS (default 2000) with 400."))
     history: list[Message] = Field(default_factory=list)
+    collection: str | None = Field(None, pattern=COLLECTION_NAME, description=(
+        "The collection to answer from (GET /api/collections lists those the key may read); default: the "
+        "default collection. One the key may not read is 404, as if it did not exist."))
 
 
 class Citation(BaseModel):
@@ -101,6 +107,13 @@ class Context(BaseModel):
     score: float
 
 
+class StageTime(BaseModel):
+    """How long one stage of the answer pipeline took for this question."""
+
+    stage: Literal["understand", "retrieve", "select", "generate", "verify"]
+    ms: float
+
+
 class Answer(BaseModel):
     answer: str = Field(description="Answer text with inline [n] citation markers.")
     abstained: bool
@@ -112,3 +125,5 @@ class Answer(BaseModel):
     dropped_sentences: int = Field(
         0, description="Generated sentences removed by citation verification (unsupported or uncited)."
     )
+    timings: list[StageTime] = Field(default_factory=list, description="Milliseconds per pipeline stage: "
+                                     "understand, retrieve, select, then generate and verify with a model.")

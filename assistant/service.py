@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, in
 from assistant.llm import build_backend
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
-from assistant.records import Answer, AnswerEvent, Message, StreamEvent, TokenEvent
+from assistant.records import Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from store.collection import Collection
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class Assistant:
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 name: str = "default") -> None:
+        self.name = name  # the collection's name (assistant/shelf.py); "default" holds the bundled article
         self.settings = settings or Settings()
         s = self.settings
         if embedder is not None and embedder.backend != s.embedding_backend:
@@ -58,18 +61,22 @@ class Assistant:
         # the Python API also takes OpenAI-shaped dicts; past this line history travels as Message only
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
         turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
+        clock = _StageClock()
         standalone = self.standalone(question, turns)
         parts = sub_questions(question)
         part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
+        asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
+        clock.done("understand")
         hits = self.retriever.retrieve(standalone, *part_queries)
         sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
-        asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
+        clock.done("retrieve")
         embed = self.embedder.query_vector
         extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
+        clock.done("select")
         if self.backend is None or extractive.abstained:
             for citation in extractive.citations:
                 yield TokenEvent(f"{shown_text(citation.quote)} [{citation.n}] ")
-            yield AnswerEvent(extractive)
+            yield AnswerEvent(extractive.model_copy(update={"timings": clock.timings}))
             return
         chunks = [h.chunk for h in hits][: self.settings.llm.passages]
         text = ""
@@ -79,9 +86,12 @@ class Assistant:
             if repeats(text):
                 log.info("generation stopped: the model repeated itself")
                 break
+        clock.done("generate")
         generated, dropped = verified_answer(text, chunks, embed, sentence_vectors, self.backend.name)
+        clock.done("verify")
         final = generated or extractive.model_copy(update={"dropped_sentences": dropped})
-        yield AnswerEvent(final.model_copy(update={"contexts": extractive.contexts, "standalone_question": standalone}))
+        yield AnswerEvent(final.model_copy(update={"contexts": extractive.contexts, "standalone_question": standalone,
+                                                   "timings": clock.timings}))
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""
@@ -118,8 +128,9 @@ class Assistant:
         return int(self.settings.max_file_mb * 1024 * 1024)
 
     def ensure_default_collection(self) -> IngestReport | None:
-        """Ingest the bundled collection when the store is empty (first start)."""
-        if self.collection.sources():
+        """Ingest the bundled collection when the default store is empty (first start); a named collection
+        starts empty."""
+        if self.name != "default" or self.collection.sources():
             return None
         log.info("empty store: ingesting the default collection %s", self.settings.default_corpus)
         return self.ingest([self.settings.default_corpus])
@@ -134,6 +145,19 @@ class Assistant:
             return None
         self.collection.remove([source])
         return source
+
+
+class _StageClock:
+    """Milliseconds per stage, each measured from the end of the stage before it."""
+
+    def __init__(self) -> None:
+        self.timings: list[StageTime] = []
+        self._last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings.append(StageTime(stage=stage, ms=round((now - self._last) * 1000, 2)))
+        self._last = now
 
 
 def _merge_profiles(question: str, standalone: str) -> QuestionProfile:

@@ -47,6 +47,9 @@ class ServingConfig(BaseModel):
         default_factory=list, exclude=True, repr=False,
         description="ASSISTANT_API_KEYS, comma separated: when set, API routes need `Authorization: Bearer <key>`.",
     )
+    key_file: Path | None = Field(None, description="ASSISTANT_KEY_FILE: a TOML file of hashed API keys with "
+                                  "read, write and admin scopes per collection (docs/deployment.md); used beside "
+                                  "ASSISTANT_API_KEYS, whose keys are admin keys.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser, comma separated."
     )

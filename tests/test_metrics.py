@@ -40,13 +40,19 @@ def test_metrics_count_requests_answers_and_the_store(live):
     assert value(after, "assistant_http_requests_total", route="/api/ask", method="POST", status="400") >= 1
     assert value(after, "assistant_http_requests_total", route="/api/sources/{source_id}/file", method="GET",
                  status="404") >= 1  # the route template, not the id: labels stay few
+    here = {"collection": "default"}
     for outcome in ("answered", "abstained"):
-        assert value(after, "assistant_answers_total", outcome=outcome) - value(
-            before, "assistant_answers_total", outcome=outcome) == 1
-    assert value(after, "assistant_ask_seconds_count") - value(before, "assistant_ask_seconds_count") == 2
-    assert value(after, "assistant_chunks") == live.served.bot.collection.count() > 0
-    assert value(after, "assistant_sources") == len(live.served.bot.sources())
-    assert 0 <= value(after, "assistant_store_view_age_seconds") < 600
+        assert value(after, "assistant_answers_total", outcome=outcome, **here) - value(
+            before, "assistant_answers_total", outcome=outcome, **here) == 1
+    assert value(after, "assistant_ask_seconds_count", **here) - value(before, "assistant_ask_seconds_count",
+                                                                       **here) == 2
+    for stage in ("understand", "retrieve", "select"):  # every answer times its stages
+        assert value(after, "assistant_ask_stage_seconds_count", stage=stage) - value(
+            before, "assistant_ask_stage_seconds_count", stage=stage) == 2
+    assert value(after, "assistant_ask_stage_seconds_count", stage="generate") == 0, "no model: no generation"
+    assert value(after, "assistant_chunks", **here) == live.served.bot.collection.count() > 0
+    assert value(after, "assistant_sources", **here) == len(live.served.bot.sources())
+    assert 0 <= value(after, "assistant_store_view_age_seconds", **here) < 600
 
 
 def test_each_response_names_its_request_and_the_access_log_has_one_json_line(live, caplog):

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from assistant.interfaces.access import Sessions, caller_id
 from assistant.interfaces.api import create_api
+from assistant.interfaces.keys import Keyring
 from assistant.interfaces.rate_limits import CallerLimits, CallerQuota
 from assistant.interfaces.serving import ServedAssistant
 from assistant.settings import Settings
@@ -89,7 +90,7 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
         await send({"type": "http.response.body", "body": b"ok"})
 
     quota = CallerQuota(concurrent_asks=2)
-    server = start(CallerLimits(slow_app, quota, Sessions([], 1)), None)
+    server = start(CallerLimits(slow_app, quota, Sessions(Keyring(), 1)), None)
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             held = [pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60) for _ in range(2)]
@@ -108,13 +109,13 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
 
 
 def test_a_made_up_header_or_cookie_beside_a_valid_one_does_not_make_a_new_caller():
-    sessions = Sessions(["key-one-0123456789", "key-two-0123456789"], 1)
-    cookie = f"assistant_session={sessions.token_for('key-two-0123456789')}"
+    sessions = Sessions(Keyring(["key-one-0123456789", "key-two-0123456789"]), 1)
+    cookie = f"assistant_session={sessions.token_for(sessions.keyring.match('key-two-0123456789'))}"
     by_key = caller_id({"authorization": "Bearer key-one-0123456789", "cookie": "assistant_session=junk.1.x"},
                        None, sessions)
     by_session = [caller_id({"authorization": f"Bearer made-up-{n}", "cookie": cookie}, None, sessions)
                   for n in range(3)]
     assert by_key.startswith("key:") and by_key not in by_session and len(set(by_session)) == 1
     assert caller_id({"authorization": "Bearer made-up"}, None, sessions) == "key:none"
-    assert caller_id({"authorization": "Bearer key-one-0123456789"}, ("10.0.0.7", 5), Sessions([], 1)) == \
+    assert caller_id({"authorization": "Bearer key-one-0123456789"}, ("10.0.0.7", 5), Sessions(Keyring(), 1)) == \
         "address:10.0.0.7"  # without keys the address counts, whatever the header says

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.interfaces.chat_ui import EXAMPLES, render_answer, render_draft, render_sources
+from assistant.interfaces.chat_ui import render_answer, render_draft, render_sources
 from assistant.records import Answer, Citation, Context
+from assistant.shelf import Shelf
 from assistant.uploads import stored_name
 from tests.serving_helpers import OFF_TOPIC, QUESTION
 
@@ -150,7 +151,9 @@ def _ask_in_ui(page, url: str, question: str) -> None:
 def test_browser_chat_reveals_the_cited_passage_and_saves_a_rating(page, live):
     expected = live.served.ask(QUESTION)
     page.goto(f"{live.url}/")
-    for example in EXAMPLES:  # offered on first load
+    examples = Shelf(live.served.bot.settings).profile("default").examples
+    assert examples
+    for example in examples:  # the bundled collection's, offered on first load
         page.locator("#chat").get_by_text(example).wait_for(state="visible")
     page.locator("#chat").get_by_text(QUESTION).click()
     first = page.locator("#chat a.cite-ref").first

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.interfaces.http_errors import error_response
+from assistant.interfaces.keys import EVERYTHING, NOTHING, ApiKey, Grant, Keyring
 
 API_PREFIXES = ("/api/", "/v1/")
 PUBLIC_PATHS = frozenset({"/healthz", "/embed", "/embed.js", "/embed.css", "/login", "/logout",
@@ -48,30 +49,33 @@ def is_api(path: str) -> bool:
 
 
 class Sessions:
-    """Signed session tokens for the UI: ``<key fingerprint>.<expiry>.<HMAC of both under the key>``."""
+    """Signed session tokens for the UI: ``<key id>.<expiry>.<HMAC of both under the key's digest>``."""
 
-    def __init__(self, keys: Sequence[str], hours: float) -> None:
-        self.keys = {_fingerprint(k): k.encode() for k in keys}
+    def __init__(self, keyring: Keyring, hours: float) -> None:
+        self.keyring = keyring
         self.seconds = int(hours * 3600)
 
-    def token_for(self, key: str, now: float | None = None) -> str:
+    def token_for(self, key: ApiKey, now: float | None = None) -> str:
         expires = int((now or time.time()) + self.seconds)
-        payload = f"{_fingerprint(key)}.{expires}"
-        return f"{payload}.{_sign(key.encode(), payload)}"
+        payload = f"{key.id}.{expires}"
+        return f"{payload}.{_sign(key.digest, payload)}"
 
-    def valid(self, token: str, now: float | None = None) -> bool:
-        fingerprint, _, rest = token.partition(".")
+    def key_of(self, token: str, now: float | None = None) -> ApiKey | None:
+        """The key a session token was signed for, while it is valid and the key still exists."""
+        key_id, _, rest = token.partition(".")
         expires, _, signature = rest.partition(".")
-        key = self.keys.get(fingerprint)
+        key = self.keyring.by_id(key_id)
         if key is None or not expires.isdigit() or int(expires) < (now or time.time()):
-            return False
-        return hmac.compare_digest(signature, _sign(key, f"{fingerprint}.{expires}"))
+            return None
+        return key if hmac.compare_digest(signature, _sign(key.digest, f"{key_id}.{expires}")) else None
 
-    def key_matches(self, candidate: str) -> bool:
-        """Constant-time check of a key against every configured key (no early exit)."""
-        given = candidate.encode()
-        matches = [hmac.compare_digest(given, key) for key in self.keys.values()]
-        return bool(candidate) and any(matches)
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request comes from (for limits and the audit log: never the key itself) and what it may do."""
+
+    id: str
+    grant: Grant
 
 
 def routed_path(scope: Scope) -> str:
@@ -83,24 +87,29 @@ def header_map(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def caller_id(headers: dict[str, str], client: Sequence | None, sessions: Sessions) -> str:
-    """Who a request comes from, for limits and the audit log, never the key itself.
+def identify(headers: dict[str, str], client: Sequence | None, sessions: Sessions) -> Caller:
+    """The caller of a request, by whichever of its Bearer key or UI session is valid.
 
-    With keys set: ``key:<fingerprint>`` of the Bearer key, else of the UI session, whichever is valid (a
-    made-up header or cookie beside a valid one cannot make a caller look new). Without keys:
-    ``address:<client address>``.
+    A made-up header or cookie beside a valid one cannot make a caller look new. With keys set and none
+    valid: ``key:none``, which may do nothing. Without keys: ``address:<client address>``, which may do
+    everything (the server is open).
     """
-    if not sessions.keys:
-        return "address:" + (str(client[0]) if client else "unknown")
+    if not sessions.keyring:
+        return Caller("address:" + (str(client[0]) if client else "unknown"), EVERYTHING)
+    key = bearer_key(headers, sessions.keyring)
+    if key is None:
+        session = _cookie(headers.get("cookie", ""), COOKIE)
+        key = sessions.key_of(session) if session else None
+    return Caller("key:" + key.id, key.grant) if key else Caller("key:none", NOTHING)
+
+
+def caller_id(headers: dict[str, str], client: Sequence | None, sessions: Sessions) -> str:
+    return identify(headers, client, sessions).id
+
+
+def bearer_key(headers: dict[str, str], keyring: Keyring) -> ApiKey | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and sessions.key_matches(token.strip()):
-        return "key:" + _fingerprint(token.strip())
-    session = _cookie(headers.get("cookie", ""), COOKIE)
-    return "key:" + (session.partition(".")[0] if session and sessions.valid(session) else "none")
-
-
-def _fingerprint(key: str) -> str:
-    return hashlib.sha256(b"assistant-key:" + key.encode()).hexdigest()[:16]
+    return keyring.match(token.strip()) if scheme.lower() == "bearer" else None
 
 
 def _sign(key: bytes, payload: str) -> str:
@@ -169,7 +178,7 @@ class AccessGuard:
     def _refusal(self, path: str, method: str, headers: dict[str, str]) -> Response | None:
         if method == "OPTIONS" or path in PUBLIC_PATHS:
             return None
-        if self.sessions.keys and not self._allowed(path, method, headers):
+        if self.sessions.keyring and not self._allowed(path, method, headers):
             if is_api(path) or method != "GET" or "text/html" not in headers.get("accept", ""):
                 return error_response(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                                       "authentication_error", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
@@ -180,13 +189,12 @@ class AccessGuard:
         return None
 
     def _allowed(self, path: str, method: str, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and self.sessions.key_matches(token.strip()):
+        if bearer_key(headers, self.sessions.keyring) is not None:
             return True
         if is_api(path) and not (method in ("GET", "HEAD") and _ORIGINAL.match(path)):
             return False  # the API takes keys only (a cookie may read a cited original: the UI links to it)
         session = _cookie(headers.get("cookie", ""), COOKIE)
-        if not session or not self.sessions.valid(session):
+        if not session or self.sessions.key_of(session) is None:
             return False
         return method in ("GET", "HEAD") or _same_origin(headers)
 

@@ -1,6 +1,7 @@
 """The Gradio chat UI: the chat with its citations, and the Sources tab (``web.py`` mounts it on the API).
 
-The UI calls the same ``ServedAssistant`` as the API (no HTTP hop). Every string that comes from a
+The UI calls the same ``Portal`` as the API (no HTTP hop): the collections the signed-in key may read, in a
+selector that shows when there are several. Every string that comes from a
 document or an answer is HTML-escaped here before Gradio sees it; Gradio's sanitizer is a second net.
 """
 
@@ -22,19 +23,14 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import EXPECTED, is_expected
-from assistant.interfaces.access import caller_id
-from assistant.interfaces.serving import ServedAssistant
+from assistant.interfaces.access import Caller, identify
+from assistant.interfaces.portal import Portal
 from assistant.records import MARKER, Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
+from assistant.shelf import DEFAULT_COLLECTION
 from ingest.loaders import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "When was the U.S.-Turkey Strategic Mechanism announced?",
-    "What happened to the 2018 working groups?",
-    "What does the author recommend on the S-400?",
-    "Who proposed the idea of the mechanism?",
-]
 THINKING = "_Searching the documents…_"
 FAILED = "Sorry — something went wrong while answering. The server log has the details; please try again."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
@@ -172,8 +168,9 @@ def _problem(exc: Exception) -> str:
     return f"⚠️ {_text(str(exc))}" if is_expected(exc) else FAILED
 
 
-def make_respond(served: ServedAssistant):
-    def respond(message: str, chat: list[dict] | None, turns: list[dict] | None) -> Iterator[tuple]:
+def make_respond(portal: Portal):
+    def respond(message: str, chat: list[dict] | None, turns: list[dict] | None, collection: str | None,
+                request: gr.Request) -> Iterator[tuple]:
         """Stream one answer into the chat: a placeholder, the draft as it is written, then the cited answer."""
         chat, turns = list(chat or []), list(turns or [])
         question = (message or "").strip()
@@ -184,6 +181,7 @@ def make_respond(served: ServedAssistant):
         yield chat, turns, gr.skip(), ""
         answer, failure, draft = None, None, ""
         try:
+            served = portal.open(collection, _caller(portal, request))
             for event in served.ask_events(question, _history(turns)):
                 match event:
                     case TokenEvent(text=text):
@@ -207,10 +205,10 @@ def make_respond(served: ServedAssistant):
     return respond
 
 
-def make_rate(served: ServedAssistant):
-    ratings = served.settings.serving.ratings_file or served.settings.data_dir / "ratings.jsonl"
+def make_rate(portal: Portal):
+    ratings = portal.settings.serving.ratings_file or portal.settings.data_dir / "ratings.jsonl"
 
-    def rate(turns: list[dict] | None, comment: str, data: gr.LikeData) -> tuple[Any, str]:
+    def rate(turns: list[dict] | None, comment: str, collection: str | None, data: gr.LikeData) -> tuple[Any, str]:
         """Append a rating (with the question, answer and citations) to the ratings JSONL file."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = (turns or [])[index // 2] if 0 <= index // 2 < len(turns or []) else None
@@ -219,7 +217,7 @@ def make_rate(served: ServedAssistant):
             return gr.skip(), ""
         answer = turn.get("answer") or {}
         record = {
-            "time": datetime.now(UTC).isoformat(timespec="seconds"), "rating": rating,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"), "rating": rating, "collection": collection,
             "comment": (comment or "").strip() or None, "question": turn["question"],
             "answer": answer.get("answer"), "abstained": answer.get("abstained"),
             "citations": answer.get("citations", []), "error": turn.get("error"),
@@ -236,8 +234,12 @@ def make_rate(served: ServedAssistant):
 # ---------------------------------------------------------------- sources tab
 
 
-def _source_rows(served: ServedAssistant) -> tuple[list[list], Any]:
-    infos = served.sources()
+def _source_rows(portal: Portal, collection: str | None, request: gr.Request) -> tuple[list[list], Any]:
+    try:
+        infos = portal.open(collection, _caller(portal, request)).sources()
+    except EXPECTED as exc:
+        log.info("ui sources: %s", exc)
+        infos = []
     rows = [[i.name, i.title, i.kind.lstrip(".") or "?", _extent(i), i.chunks, i.ingested_at,
              "; ".join(i.warnings), i.id] for i in infos]
     choices = [(f"{i.name} — {i.title}", i.id) for i in infos]
@@ -249,43 +251,46 @@ def _extent(info) -> str:
     return f"{pages}{info.sections} section{'s' if info.sections != 1 else ''}"
 
 
-def make_ingest(served: ServedAssistant, upload_folder: Path):
-    def ingest(paths: list[str] | None, request: gr.Request,
+def make_ingest(portal: Portal, upload_folder: Path):
+    def ingest(paths: list[str] | None, collection: str | None, request: gr.Request,
                progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, None]:  # noqa: B008
+        rows = lambda: _source_rows(portal, collection, request)  # noqa: E731
         if not paths:
-            return *_source_rows(served), "Choose one or more files first.", None
+            return *rows(), "Choose one or more files first.", None
         checked = [received_upload(p, upload_folder) for p in paths]
         received = [p for p in checked if p is not None]
         if len(received) < len(checked):  # a path Gradio did not receive: never read it, never say if it exists
             log.warning("ui ingest refused: a file path outside Gradio's upload folder")
-            return *_source_rows(served), "⚠️ Those files were not uploaded through this page; add them again.", None
+            return *rows(), "⚠️ Those files were not uploaded through this page; add them again.", None
 
         def report(done: int, total: int, name: str) -> None:
             progress((done, total), desc=f"ingesting {name}" if name else "done", unit="files")
 
         try:
+            caller = _caller(portal, request)
+            served = portal.open(collection, caller, write=True)
             with ExitStack() as stack:
                 # Gradio keeps the uploaded file's name, in a folder of its own
                 files = [(p.name, stack.enter_context(p.open("rb"))) for p in received]
-                result = served.ingest_uploads(files, progress=report, actor=_actor(served, request))
+                result = served.ingest_uploads(files, progress=report, actor="ui " + caller.id)
         except EXPECTED as exc:
-            return *_source_rows(served), f"⚠️ {html.escape(str(exc))}", None
+            return *rows(), f"⚠️ {html.escape(str(exc))}", None
         finally:
             discard_uploads(received, upload_folder)
         status = (f"Added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}; "
                   f"{result.chunks} new chunks.")
         if result.failed:
             status += " Skipped: " + "; ".join(html.escape(f.message) for f in result.failed)
-        return *_source_rows(served), status, None
+        return *rows(), status, None
 
     return ingest
 
 
-def _actor(served: ServedAssistant, request: gr.Request) -> str:
-    """Who did a write through the UI, as the audit log names it (the signed-in key's fingerprint)."""
+def _caller(portal: Portal, request: gr.Request) -> Caller:
+    """Who is using the UI (the signed-in key, for scopes and the audit log), from the request's cookie."""
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     client = (request.client.host,) if request.client else None
-    return "ui " + caller_id(headers, client, served.sessions)
+    return identify(headers, client, portal.sessions)
 
 
 def received_upload(raw: str, upload_folder: Path) -> Path | None:
@@ -310,16 +315,18 @@ def discard_uploads(paths: list[Path], upload_folder: Path) -> None:
                 path.parent.rmdir()
 
 
-def make_remove(served: ServedAssistant):
-    def remove(source: str | None, request: gr.Request) -> tuple[Any, Any, str]:
+def make_remove(portal: Portal):
+    def remove(source: str | None, collection: str | None, request: gr.Request) -> tuple[Any, Any, str]:
+        rows = lambda: _source_rows(portal, collection, request)  # noqa: E731
         if not source:
-            return *_source_rows(served), "Choose a document to remove."
+            return *rows(), "Choose a document to remove."
         try:
-            removed = served.remove(source, actor=_actor(served, request))
+            caller = _caller(portal, request)
+            removed = portal.open(collection, caller, write=True).remove(source, actor="ui " + caller.id)
         except EXPECTED as exc:
-            return *_source_rows(served), f"⚠️ {html.escape(str(exc))}"
+            return *rows(), f"⚠️ {html.escape(str(exc))}"
         message = f"Removed {html.escape(removed.name)}." if removed else "That document is already gone."
-        return *_source_rows(served), message
+        return *rows(), message
 
     return remove
 
@@ -331,17 +338,44 @@ def _example_text(event: gr.SelectData) -> str:
     return event.value["text"] if isinstance(event.value, dict) else str(event.value)
 
 
-def build_ui(served: ServedAssistant, upload_folder: Path, mode: str = "full") -> gr.Blocks:
+def _collections(portal: Portal):
+    def collections(request: gr.Request) -> tuple[Any, ...]:
+        """On page load: the collections the signed-in key may read (the selector shows only when there are
+        several), the first one's examples, and its documents."""
+        readable = portal.readable(_caller(portal, request))
+        choices = [(f"{c.title} ({c.name})" if c.title != c.name else c.name, c.name) for c in readable]
+        first = readable[0].name if readable else None
+        selector = gr.update(choices=choices, value=first, visible=len(choices) > 1)
+        return selector, _examples(portal, first), *_source_rows(portal, first, request)
+
+    return collections
+
+
+def _examples(portal: Portal, collection: str | None) -> Any:
+    examples = portal.shelf.profile(collection).examples if collection and portal.shelf.exists(collection) else []
+    return gr.update(examples=[{"text": q} for q in examples] or None, value=[])
+
+
+def _switch(portal: Portal):
+    def switch(collection: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Another collection: a fresh conversation with its examples, and its documents in the Sources tab."""
+        return _examples(portal, collection), [], render_sources(None), *_source_rows(portal, collection, request)
+
+    return switch
+
+
+def build_ui(portal: Portal, upload_folder: Path, mode: str = "full") -> gr.Blocks:
     """The chat and the Sources tab; in ``read-only`` mode the tab lists documents and has no way to change them."""
     with gr.Blocks(title="Grounded assistant", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## Grounded assistant\nAnswers only from your documents. Click a **[n]** to see the passage.")
         turns = gr.State([])
+        collection = gr.Dropdown(label="Collection", choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
+                                 visible=False, elem_id="collection", interactive=True)
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     elem_id="chat", label="Conversation", show_label=False, height=560, latex_delimiters=[],
-                    buttons=["copy"], layout="panel",
-                    examples=[{"text": q} for q in EXAMPLES], feedback_options=("Like", "Dislike"),
+                    buttons=["copy"], layout="panel", feedback_options=("Like", "Dislike"),
                     placeholder="Ask about the documents, or start with an example.",
                 )
                 with gr.Row():
@@ -356,27 +390,31 @@ def build_ui(served: ServedAssistant, upload_folder: Path, mode: str = "full") -
                                           "warnings", "id"], interactive=False)
             pick = gr.Dropdown(label="Remove a document", choices=[], visible=mode == "full")
             if mode == "full":
-                _source_editing(served, upload_folder, table, pick)
+                _source_editing(portal, upload_folder, table, pick, collection)
             else:
                 gr.Markdown("This server's UI is read-only: documents are added and removed by its operators.")
 
-        respond = make_respond(served)
+        respond = make_respond(portal)
         outputs = [chatbot, turns, panel, box]
-        box.submit(respond, [box, chatbot, turns], outputs, api_name="chat")
+        box.submit(respond, [box, chatbot, turns, collection], outputs, api_name="chat")
         chatbot.example_select(_example_text, None, box, api_visibility="private", queue=False).then(
-            respond, [box, chatbot, turns], outputs, api_visibility="private")
+            respond, [box, chatbot, turns, collection], outputs, api_visibility="private")
         chatbot.clear(lambda: ([], render_sources(None)), None, [turns, panel], api_visibility="private")
-        chatbot.like(make_rate(served), [turns, comment], [comment, feedback], api_visibility="private")
-        demo.load(lambda: _source_rows(served), None, [table, pick], api_visibility="private")
+        chatbot.like(make_rate(portal), [turns, comment, collection], [comment, feedback], api_visibility="private")
+        collection.input(_switch(portal), collection, [chatbot, turns, panel, table, pick], api_visibility="private")
+        demo.load(_collections(portal), None, [collection, chatbot, table, pick],
+                  api_visibility="private")
     return demo
 
 
-def _source_editing(served: ServedAssistant, upload_folder: Path, table: gr.Dataframe, pick: gr.Dropdown) -> None:
+def _source_editing(portal: Portal, upload_folder: Path, table: gr.Dataframe, pick: gr.Dropdown,
+                    collection: gr.Dropdown) -> None:
     """The Sources tab's upload and remove controls, and their events (full mode only)."""
     with gr.Row():
         files = gr.File(label="Add documents", file_count="multiple", file_types=list(SUPPORTED_SUFFIXES))
         ingest_btn = gr.Button("Ingest", variant="primary")
     remove_btn = gr.Button("Remove", variant="stop")
     status = gr.Markdown()
-    ingest_btn.click(make_ingest(served, upload_folder), files, [table, pick, status, files], api_name="ingest")
-    remove_btn.click(make_remove(served), pick, [table, pick, status], api_name="remove")
+    ingest_btn.click(make_ingest(portal, upload_folder), [files, collection], [table, pick, status, files],
+                     api_name="ingest")
+    remove_btn.click(make_remove(portal), [pick, collection], [table, pick, status], api_name="remove")

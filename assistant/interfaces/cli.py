@@ -1,4 +1,5 @@
-"""The `assistant` command: ingest, ask, chat, sources, remove, doctor, export, import, eval, serve."""
+"""The `assistant` command: ingest, ask, chat, sources, remove, doctor, export, import, eval, serve, collections,
+keys."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
+from assistant.interfaces.admin_commands import collections_app, keys_app
 from assistant.interfaces.cli_support import (
+    CollectionName,
     DataDir,
     _assistant,
     _fail,
@@ -40,14 +43,16 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md .txt .html .pdf .docx).")],
     prune: Annotated[bool, typer.Option(help="Remove stored sources under PATHS whose files are gone.")] = False,
     data_dir: DataDir = None,
+    collection: CollectionName = None,
 ) -> None:
-    """Add or update documents. Unchanged files are skipped; changed files replace their old chunks."""
+    """Add or update documents (into --collection, made if new). Unchanged files are skipped; changed files replace
+    their old chunks."""
     from rich.progress import Progress
 
     from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
     from store.collection import StoreBusyError
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection, create=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("ingesting", total=None)
 
@@ -77,12 +82,13 @@ def ask(
         Path | None, typer.Option(help="JSON file with earlier turns: [{'role', 'content'}, ...].")
     ] = None,
     data_dir: DataDir = None,
+    collection: CollectionName = None,
 ) -> None:
     """Answer one question from the stored documents, with citations."""
     from assistant.errors import QuestionError
 
     turns = _read_history(history) if history else []
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     try:
         bot.validate_question(question)  # before anything is written to an empty store
     except QuestionError as exc:
@@ -132,11 +138,11 @@ def print_answer(answer: Answer) -> None:
 
 
 @app.command()
-def chat(data_dir: DataDir = None) -> None:
+def chat(data_dir: DataDir = None, collection: CollectionName = None) -> None:
     """Chat in the terminal; follow-up questions use the conversation so far. Ctrl-D ends."""
     from assistant.errors import QuestionError
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     _fill_empty_store(bot, out)
     out.print(f"{bot.collection.count()} chunks from {len(bot.sources())} documents. Ask away (Ctrl-D ends).")
     history: list[Message] = []
@@ -158,9 +164,9 @@ def chat(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def sources(data_dir: DataDir = None) -> None:
+def sources(data_dir: DataDir = None, collection: CollectionName = None) -> None:
     """List the stored documents."""
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     entries = bot.sources()
     for entry in entries:  # one line each, never cut: the path is what `remove` takes
         out.print(f"{visible(entry.source)}\t{visible(entry.title)}\t{entry.chunks} chunks\t{entry.ingested_at}",
@@ -171,11 +177,11 @@ def sources(data_dir: DataDir = None) -> None:
 
 @app.command()
 def remove(source: Annotated[str, typer.Argument(help="Source path, or its file name if unique.")],
-           data_dir: DataDir = None) -> None:
+           data_dir: DataDir = None, collection: CollectionName = None) -> None:
     """Delete one stored document and all its chunks."""
     from store.collection import StoreBusyError
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     try:
         removed = bot.remove(source)
     except StoreBusyError as exc:
@@ -190,6 +196,7 @@ def doctor(
     repair: Annotated[bool, typer.Option(help="Fix what is found: drop orphans, restore missing chunks, settle "
                                               "interrupted uploads, re-ingest changed sources.")] = False,
     data_dir: DataDir = None,
+    collection: CollectionName = None,
 ) -> None:
     """Check that Chroma, the keyword index, the manifest and the source files agree (exit 1 if they do not)."""
     from assistant import upkeep
@@ -197,7 +204,7 @@ def doctor(
     from store import consistency
     from store.collection import StoreBusyError
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     area = UploadArea(bot.settings.data_dir / "uploads")
     try:
         files = upkeep.repair_files(bot, area) if repair else upkeep.check_files(bot, area)
@@ -214,23 +221,23 @@ def doctor(
 
 @app.command("export")
 def export_store(file: Annotated[Path, typer.Argument(help="Backup file to write (gzipped JSON lines).")],
-                 data_dir: DataDir = None) -> None:
+                 data_dir: DataDir = None, collection: CollectionName = None) -> None:
     """Back up the collection: sources, chunks and offsets (vectors are recomputed on import)."""
     from store.transfer import export_collection
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection)
     sources, chunks = export_collection(bot.collection, file)
     out.print(f"exported {sources} sources, {chunks} chunks to {escape(str(file))}", highlight=False)
 
 
 @app.command("import")
 def import_store(file: Annotated[Path, typer.Argument(help="A file written by `assistant export`.")],
-                 data_dir: DataDir = None) -> None:
+                 data_dir: DataDir = None, collection: CollectionName = None) -> None:
     """Restore a backup into the store (sources already stored with the same content are skipped)."""
     from store.collection import StoreBusyError
     from store.transfer import TransferError, import_collection
 
-    bot = _assistant(data_dir)
+    bot = _assistant(data_dir, collection, create=True)
     try:
         sources, chunks = import_collection(bot.collection, file)
     except (TransferError, StoreBusyError) as exc:
@@ -248,6 +255,7 @@ def evaluate(
     ] = False,
     llm: Annotated[str | None, typer.Option(help="Answer backend for this run: extractive, openai, llamacpp.")] = None,
     data_dir: DataDir = None,
+    collection: CollectionName = None,
 ) -> None:
     """Measure answer quality: retrieval recall, key facts, citation support, abstention, latency."""
     from assistant import evaluation as ev
@@ -256,7 +264,7 @@ def evaluate(
         rows = ev.load_questions(questions)
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot read {questions}: {exc}", 2) from exc
-    bot = _assistant(data_dir, **({"llm": llm} if llm else {}))
+    bot = _assistant(data_dir, collection, **({"llm": llm} if llm else {}))
     _fill_empty_store(bot)
     report = ev.run_eval(bot.ask, rows)
     report.settings = bot.settings.model_dump(mode="json")  # keys are excluded fields
@@ -285,6 +293,8 @@ def evaluate(
 
 
 app.command()(serve)
+app.add_typer(collections_app, name="collections")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -19,6 +19,10 @@ log = logging.getLogger("assistant")
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Store location (default: ASSISTANT_DATA_DIR or ./data).")
 ]
+CollectionName = Annotated[
+    str | None, typer.Option("--collection", "-c", help="A named collection of the data dir (default: the "
+                             "default collection); see `assistant collections`.")
+]
 
 
 # Control characters (ESC sequences recolour, clear or retitle a terminal) and bidi overrides (they reorder
@@ -56,18 +60,21 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _assistant(data_dir: Path | None, **overrides):
-    """Build the assistant, turning configuration and start-up errors into readable messages."""
-    from assistant.service import Assistant
+def _assistant(data_dir: Path | None, collection: str | None = None, create: bool = False, **overrides):
+    """The assistant over one collection (made first with ``create``), errors as readable messages."""
+    from assistant.errors import CollectionNotFound
     from assistant.settings import Settings
+    from assistant.shelf import Shelf
 
     if data_dir:
         overrides["data_dir"] = data_dir
     try:
-        settings = Settings(**overrides)
-        return Assistant(settings)
+        shelf = Shelf(Settings(**overrides))
+        return shelf.create(collection) if create and collection else shelf.get(collection)
     except ValidationError as exc:
         raise _fail(f"invalid settings: {exc}", 2) from exc
+    except (CollectionNotFound, ValueError) as exc:  # ValueError: not a collection name
+        raise _fail(str(exc), 2) from exc
     except RuntimeError as exc:  # ModelLoadError, StoreUnavailableError
         raise _fail(str(exc)) from exc
 

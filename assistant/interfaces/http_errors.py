@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from assistant.errors import QuestionError, SourceNotFound
+from assistant.errors import CollectionNotFound, CollectionRefused, QuestionError, SourceNotFound
 from assistant.llm import LLMError
 from assistant.uploads import UploadRefused
 from ingest.loaders import IngestError
@@ -61,7 +61,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid question (empty or too long)", 401: "Missing or wrong API key",
-        404: "No such route, source or model", 405: "Method not allowed on this route",
+        403: "The key may read this collection but not change it",
+        404: "No such route, source, model or collection (or none this key may see)",
+        405: "Method not allowed on this route",
         413: "Request body or upload too large", 422: "Malformed request",
         429: "Over ASSISTANT_RATE_LIMIT for this key (Retry-After says when to retry)",
         502: "The language-model server failed", 503: "Store busy or unavailable",
@@ -72,6 +74,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 _KNOWN: dict[type, tuple[int, str, str]] = {
     QuestionError: (400, "invalid_request_error", "invalid_question"),
     SourceNotFound: (404, "invalid_request_error", "not_found"),
+    CollectionNotFound: (404, "invalid_request_error", "collection_not_found"),
+    CollectionRefused: (403, "permission_error", "scope_missing"),
     IngestError: (422, "invalid_request_error", "ingest_failed"),
     StoreBusyError: (503, "server_error", "store_busy"),
     StoreUnavailableError: (503, "server_error", "store_unavailable"),

@@ -2,8 +2,8 @@
 per request, with a request id that is also sent back in ``X-Request-ID``.
 
 Each app has its own registry (several apps in one process, as in the tests, do not share counters). The
-store's figures (chunks, sources, how long since this process last compared its view with the store) are
-read when ``/metrics`` is scraped, not kept up to date on every request.
+store's figures (chunks, sources, how long since this process last compared its view with the store, per
+collection) are read when ``/metrics`` is scraped, not kept up to date on every request.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,12 +28,17 @@ access_log = logging.getLogger("assistant.access")
 audit_log = logging.getLogger("assistant.audit")  # written by assistant/library.py
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a caller's id is kept only if it is this tame
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30)
 
 
 class Telemetry:
-    """The server's metrics; ``observe_*`` are called where the thing happens."""
+    """The server's metrics; ``observe_*`` are called where the thing happens.
 
-    def __init__(self, served) -> None:
+    ``collections`` gives, when scraped, the collections this process has open (name -> Assistant): their
+    chunks, documents and view age are read then, one labelled series per collection.
+    """
+
+    def __init__(self, collections: Callable[[], dict[str, Any]]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("assistant_http_requests", "HTTP requests by route, method and status.",
@@ -40,23 +46,22 @@ class Telemetry:
         self.request_seconds = Histogram("assistant_http_request_seconds", "HTTP request latency by route.",
                                          ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.ask_seconds = Histogram("assistant_ask_seconds", "Time to a whole answer (every interface).",
-                                     buckets=LATENCY_BUCKETS, registry=r)
-        self.answers = Counter("assistant_answers", "Answers by outcome (answered or abstained).", ["outcome"],
-                               registry=r)
+                                     ["collection"], buckets=LATENCY_BUCKETS, registry=r)
+        self.stage_seconds = Histogram("assistant_ask_stage_seconds", "Time of each answer pipeline stage "
+                                       "(understand, retrieve, select, generate, verify).", ["stage"],
+                                       buckets=STAGE_BUCKETS, registry=r)
+        self.answers = Counter("assistant_answers", "Answers by collection and outcome (answered or abstained).",
+                               ["collection", "outcome"], registry=r)
         self.ingested_chunks = Counter("assistant_ingested_chunks", "Chunks written by uploads.", registry=r)
         self.ingest_seconds = Counter("assistant_ingest_seconds", "Seconds spent ingesting uploads "
                                       "(throughput: ingested_chunks / ingest_seconds).", registry=r)
-        collection = served.bot.collection
-        Gauge("assistant_chunks", "Chunks in the collection.", registry=r).set_function(collection.count)
-        Gauge("assistant_sources", "Documents in the collection.", registry=r).set_function(
-            lambda: len(collection.sources()))
-        Gauge("assistant_store_view_age_seconds", "Seconds since this process last compared its view of the "
-              "store with the manifest (it does before every answer).", registry=r).set_function(
-            lambda: time.time() - collection.checked_at)
+        r.register(_CollectionGauges(collections))
 
-    def observe_answer(self, answer: Answer, seconds: float) -> None:
-        self.ask_seconds.observe(seconds)
-        self.answers.labels("abstained" if answer.abstained else "answered").inc()
+    def observe_answer(self, answer: Answer, seconds: float, collection: str = "default") -> None:
+        self.ask_seconds.labels(collection).observe(seconds)
+        self.answers.labels(collection, "abstained" if answer.abstained else "answered").inc()
+        for timing in answer.timings:
+            self.stage_seconds.labels(timing.stage).observe(timing.ms / 1000)
 
     def observe_ingest(self, report: IngestReport) -> None:
         self.ingested_chunks.inc(report.chunks)
@@ -64,6 +69,30 @@ class Telemetry:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _CollectionGauges:
+    """Chunks, documents and store view age of each open collection, read at scrape time."""
+
+    def __init__(self, collections: Callable[[], dict[str, Any]]) -> None:
+        self.collections = collections
+
+    def describe(self) -> list:
+        return []  # nothing to check at registration: the series depend on what is open when scraped
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        chunks = GaugeMetricFamily("assistant_chunks", "Chunks in the collection.", labels=["collection"])
+        sources = GaugeMetricFamily("assistant_sources", "Documents in the collection.", labels=["collection"])
+        age = GaugeMetricFamily("assistant_store_view_age_seconds", "Seconds since this process last compared "
+                                "its view of the store with the manifest (it does before every answer).",
+                                labels=["collection"])
+        now = time.time()
+        for name, bot in self.collections().items():
+            store = bot.collection
+            chunks.add_metric([name], store.count())
+            sources.add_metric([name], len(store.sources()))
+            age.add_metric([name], now - store.checked_at)
+        yield from (chunks, sources, age)
 
 
 class RequestLog:

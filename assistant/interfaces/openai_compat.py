@@ -23,9 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from assistant.errors import CollectionNotFound
+from assistant.interfaces.access import Caller
 from assistant.interfaces.http_errors import ERRORS, ApiError, ErrorBody
-from assistant.interfaces.serving import Served, bearer
+from assistant.interfaces.portal import CallerOf, Portal, PortalOf, bearer
+from assistant.interfaces.serving import ServedAssistant
 from assistant.records import MARKER, Answer, Citation, Message
+from assistant.shelf import DEFAULT_COLLECTION
 
 router = APIRouter(dependencies=[Depends(bearer)], responses=ERRORS)
 
@@ -50,7 +54,8 @@ class ChatRequest(BaseModel):
     """OpenAI's chat request; sampling options (temperature, max_tokens, ...) are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
-    model: str | None = None
+    model: str | None = Field(None, description="The collection to answer from (GET /v1/models lists those the "
+                              "key may read); the served model id (ASSISTANT_SERVED_MODEL) or none: the default.")
     messages: list[ChatMessageIn] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -111,10 +116,11 @@ class ChatCompletion(BaseModel):
 
 
 class ModelCard(BaseModel):
-    id: str
+    id: str = Field(description="The collection's name (the default collection: the served model id).")
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "grounded-assistant"
+    title: str | None = Field(None, description="The collection's title.")
 
 
 class ModelList(BaseModel):
@@ -221,13 +227,16 @@ def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
         "`citations`, then `data: [DONE]`."
     )}},
 )
-async def chat_completions(body: ChatRequest, served: Served, request: Request) -> Any:
-    """OpenAI-compatible chat: the answer text carries [n] markers; `message.annotations` (url_citation),
-    `citations` and, unless turned off, a "Sources" block at the end of the text say what they point to."""
+async def chat_completions(body: ChatRequest, portal: PortalOf, caller: CallerOf, request: Request) -> Any:
+    """OpenAI-compatible chat: `model` names the collection; the answer text carries [n] markers, and
+    `message.annotations` (url_citation), `citations` and, unless turned off, a "Sources" block at the end of
+    the text say what they point to."""
+    served = _collection_of(body.model, portal, caller)
     question, history = split_chat(body.messages)
     served.check_history(len(history))
     answer = await run_in_threadpool(served.ask, question, history)
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": served.model_id}
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
+            "model": _model_id(served.name, portal)}
     with_sources = body.wants_sources_block(served.settings.serving.sources_block)
     reply = Reply(answer, body, with_sources, str(request.base_url).rstrip("/"))
     if body.stream:
@@ -235,14 +244,28 @@ async def chat_completions(body: ChatRequest, served: Served, request: Request) 
     return completion(base, reply)
 
 
+def _model_id(collection: str, portal: Portal) -> str:
+    return portal.settings.serving.served_model if collection == DEFAULT_COLLECTION else collection
+
+
+def _collection_of(model: str | None, portal: Portal, caller: Caller) -> ServedAssistant:
+    """The collection a model id names; 404 as an unknown model for one the key may not read."""
+    name = DEFAULT_COLLECTION if model in (None, "", portal.settings.serving.served_model) else model
+    try:
+        return portal.open(name, caller)
+    except CollectionNotFound as exc:
+        raise ApiError(404, f"unknown model {model!r}; GET /v1/models lists the collections this key may read",
+                       code="model_not_found") from exc
+
+
 @router.get("/v1/models", response_model=ModelList, tags=["openai"])
-def list_models(served: Served) -> ModelList:
-    return ModelList(data=[ModelCard(id=served.model_id)])
+def list_models(portal: PortalOf, caller: CallerOf) -> ModelList:
+    """The collections this key may read, each as a model (the default one under the served model id)."""
+    return ModelList(data=[ModelCard(id=_model_id(c.name, portal), title=c.title) for c in portal.readable(caller)])
 
 
 @router.get("/v1/models/{model_id}", response_model=ModelCard, tags=["openai"],
             responses={404: {"model": ErrorBody, "description": "Unknown model"}})
-def get_model(model_id: str, served: Served) -> ModelCard:
-    if model_id != served.model_id:
-        raise ApiError(404, f"unknown model {model_id!r}; this server serves {served.model_id!r}", code="not_found")
-    return ModelCard(id=model_id)
+def get_model(model_id: str, portal: PortalOf, caller: CallerOf) -> ModelCard:
+    served = _collection_of(model_id, portal, caller)
+    return ModelCard(id=_model_id(served.name, portal), title=portal.shelf.profile(served.name).title)

@@ -1,8 +1,8 @@
-"""What the API and the UI share while serving: one ``ServedAssistant`` over one ``Assistant``.
+"""What the API and the UI share while serving one collection: a ``ServedAssistant`` over one ``Assistant``.
 
 It holds the core's parts (the assistant, its ``Library`` of documents, the detached answer stream) and
 adds what only serving needs: the API's response models, request limits and the health probe. The
-FastAPI dependencies every protected router uses (``bearer``, ``Served``) live here too.
+``Portal`` (portal.py) holds one per collection, with the keys and metrics they share.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from assistant.ingestion import ProgressCallback
-from assistant.interfaces.access import Sessions, caller_id
 from assistant.interfaces.http_errors import ApiError
 from assistant.interfaces.observability import Telemetry
 from assistant.library import Library
@@ -79,12 +76,24 @@ class ServedAssistant:
     models; domain errors pass through untouched (``http_errors`` maps them).
     """
 
-    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: threading.Lock | None = None) -> None:
+    def __init__(self, bot: Assistant, settings: Settings | None = None, lock: threading.Lock | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.bot = bot
         self.settings: Settings = settings or bot.settings  # serving settings: keys, limits, titles
         self.library = Library(bot, int(self.settings.serving.max_upload_mb * 1024 * 1024), lock)
-        self.telemetry = Telemetry(self)
-        self.sessions = Sessions(self.settings.serving.api_keys, self.settings.serving.session_hours)  # UI sign-ins
+        self.telemetry = telemetry or Telemetry(lambda: {bot.name: bot})  # a Portal gives its shared one
+
+    @property
+    def name(self) -> str:
+        """The collection served."""
+        return self.bot.name
+
+    def _linked(self, answer: Answer) -> Answer:
+        """Citation links of a named collection name it: ``/api/sources/ID/file?collection=hr#page=3``."""
+        if self.name == "default" or not answer.citations:
+            return answer
+        cited = [c.model_copy(update={"link": _with_collection(c.link, self.name)}) for c in answer.citations]
+        return answer.model_copy(update={"citations": cited})
 
     @property
     def model_id(self) -> str:
@@ -95,8 +104,8 @@ class ServedAssistant:
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         started = time.perf_counter()
         answer = self.bot.ask(question, history)
-        self.telemetry.observe_answer(answer, time.perf_counter() - started)
-        return answer
+        self.telemetry.observe_answer(answer, time.perf_counter() - started, self.name)
+        return self._linked(answer)
 
     def ask_events(self, question: str, history: Sequence[Message] = ()) -> Iterator[StreamEvent]:
         """The answer as it is written: TokenEvents, then an AnswerEvent (or an ErrorEvent).
@@ -111,7 +120,8 @@ class ServedAssistant:
         started = time.perf_counter()
         for event in events:
             if isinstance(event, AnswerEvent):
-                self.telemetry.observe_answer(event.answer, time.perf_counter() - started)
+                self.telemetry.observe_answer(event.answer, time.perf_counter() - started, self.name)
+                event = AnswerEvent(self._linked(event.answer))
             yield event
 
     def check_history(self, messages: int) -> None:
@@ -130,7 +140,8 @@ class ServedAssistant:
         return SourceInfo(id=sid, source=entry.source, name=path.name, title=entry.title, chunks=entry.chunks,
                           ingested_at=entry.ingested_at, uploaded=self.library.uploaded(entry),
                           kind=entry.kind or path.suffix.lower(), pages=entry.pages, sections=entry.sections,
-                          warnings=list(entry.warnings), link=f"/api/sources/{sid}/file")
+                          warnings=list(entry.warnings),
+                          link=_with_collection(f"/api/sources/{sid}/file", self.name))
 
     def original(self, key: str) -> Path:
         return self.library.original(key)
@@ -174,19 +185,9 @@ class ServedAssistant:
         return True
 
 
-# ---------------------------------------------------------------- FastAPI dependencies of the protected routers
-
-bearer = HTTPBearer(auto_error=False, description="Needed when ASSISTANT_API_KEYS is set.")
-
-
-def served_of(request: Request) -> ServedAssistant:
-    return request.app.state.served
-
-
-def actor_of(request: Request) -> str:
-    """Who made the request, as the audit log names it (a key's fingerprint, never the key)."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return caller_id(headers, request.client, served_of(request).sessions)
-
-
-Served = Annotated[ServedAssistant, Depends(served_of)]
+def _with_collection(link: str | None, name: str) -> str | None:
+    """A link to one of our source routes with ``?collection=name`` before its fragment."""
+    if not link or name == "default" or not link.startswith("/api/sources/"):
+        return link
+    path, hash_, fragment = link.partition("#")
+    return f"{path}?collection={name}{hash_}{fragment}"
