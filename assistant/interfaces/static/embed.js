@@ -5,6 +5,8 @@ const log = document.getElementById("log");
 const form = document.getElementById("ask");
 const input = document.getElementById("question");
 const key = new URLSearchParams(location.hash.slice(1)).get("key");
+const params = new URLSearchParams(location.search);
+const collection = params.get("collection");  // null: the default collection
 const history = [];
 let turnCount = 0;
 
@@ -36,12 +38,18 @@ function note(turn, citation, contexts) {
   const box = el("div", "note");
   const meta = el("div", "meta");
   meta.append(`[${citation.n}] ${citation.title} — ${citation.section}`);
+  if (citation.page) meta.append(` · p. ${citation.page}`);
   if (citation.published) meta.append(` · ${citation.published}`);
   const url = safeUrl(citation.url);
   if (url) {
     const link = el("a", "", "source");
     link.href = url; link.target = "_blank"; link.rel = "noopener noreferrer";
     meta.append(" · ", link);
+  }
+  if (!key && citation.link && citation.link.startsWith("/api/sources/")) {  // a key in the URL cannot ride a link
+    const open = el("a", "open", "open at the citation");
+    open.href = new URL(citation.link, location.href).href; open.target = "_blank"; open.rel = "noopener";
+    meta.append(" · ", open);
   }
   box.append(meta, el("div", "quote", `“${citation.quote}”`), passage(turn, citation, contexts));
   return box;
@@ -74,18 +82,48 @@ function renderAnswer(turn, answer) {
   return wrap;
 }
 
+function authHeaders() {
+  const headers = {"Content-Type": "application/json"};
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+// The collection's title and example questions, fetched with the key: the public page itself names nothing.
+async function openCollection() {
+  const name = encodeURIComponent(collection || "default");
+  try {
+    const response = await fetch(new URL(`api/collections/${name}`, location.href), {headers: authHeaders()});
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+    if (!params.has("title")) { document.querySelector("h1").textContent = body.title; document.title = body.title; }
+    if (!body.examples.length || turnCount) return;
+    const box = el("div", "examples");
+    box.id = "examples";
+    box.append(el("div", "meta", "Try one of these:"));
+    for (const example of body.examples) {
+      const button = el("button", "example", example);
+      button.type = "button";
+      button.addEventListener("click", () => ask(example));
+      box.append(button);
+    }
+    log.append(box);
+  } catch (err) {
+    if (collection) log.append(el("div", "error", `Cannot open the collection: ${err.message}`));
+  }
+}
+
 async function ask(question) {
+  const examples = document.getElementById("examples");
+  if (examples) examples.remove();
   const turn = ++turnCount;
   const box = el("div", "turn");
   const pending = el("div", "a", "…");
   box.append(el("div", "q", question), pending);
   log.append(box);
   log.scrollTop = log.scrollHeight;
-  const headers = {"Content-Type": "application/json"};
-  if (key) headers.Authorization = `Bearer ${key}`;
   try {
     const response = await fetch(new URL(form.dataset.endpoint, location.href), {
-      method: "POST", headers, body: JSON.stringify({question, history}),
+      method: "POST", headers: authHeaders(), body: JSON.stringify({question, history, collection}),
     });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
@@ -107,3 +145,4 @@ form.addEventListener("submit", event => {
 input.addEventListener("keydown", event => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
+openCollection();
