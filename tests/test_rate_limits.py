@@ -108,6 +108,31 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
         server.stop()
 
 
+def test_an_ask_refused_for_being_one_too_many_at_once_costs_nothing_of_the_rate():
+    """Four clients of one key at two asks at once must still get the whole rate, not a quarter of it."""
+    release = threading.Event()
+
+    async def slow_app(scope, receive, send):
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server = start(CallerLimits(slow_app, CallerQuota(rate="3/minute", concurrent_asks=1), Sessions(Keyring(), 1)),
+                   None)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            held = pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60)
+            time.sleep(1.0)
+            busy = [httpx.post(f"{server.url}/api/ask", json={}, timeout=60).status_code for _ in range(5)]
+            release.set()
+            assert held.result().status_code == 200 and busy == [429] * 5
+        statuses = [httpx.post(f"{server.url}/api/ask", json={}, timeout=60).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429], "the busy refusals took none of the 3 a minute"
+    finally:
+        release.set()
+        server.stop()
+
+
 def test_a_made_up_header_or_cookie_beside_a_valid_one_does_not_make_a_new_caller():
     sessions = Sessions(Keyring(["key-one-0123456789", "key-two-0123456789"]), 1)
     cookie = f"assistant_session={sessions.token_for(sessions.keyring.match('key-two-0123456789'))}"

@@ -63,11 +63,11 @@ class CallerLimits:
             return
         headers = header_map(scope)
         caller = caller_id(headers, scope.get("client"), self.sessions)
+        if self.quota.concurrent_asks and path in ASK_ROUTES:
+            await self._one_more_ask(caller, scope, receive, send)  # a busy refusal costs no rate
+            return
         refusal = self._over_rate(caller) or (self._over_upload_quota(caller, headers)
                                               if method == "POST" and path in UPLOAD_ROUTES else None)
-        if refusal is None and self.quota.concurrent_asks and path in ASK_ROUTES:
-            await self._one_more_ask(caller, scope, receive, send)
-            return
         await (refusal or self.app)(scope, receive, send)
 
     def _over_rate(self, caller: str) -> Response | None:
@@ -96,7 +96,7 @@ class CallerLimits:
             await _too_many(message, 1)(scope, receive, send)
             return
         try:
-            await self.app(scope, receive, send)  # a stream counts until it ends
+            await (self._over_rate(caller) or self.app)(scope, receive, send)  # a stream counts until it ends
         finally:
             with self.asking_lock:
                 self.asking[caller] -= 1
