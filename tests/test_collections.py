@@ -164,6 +164,10 @@ def test_the_cli_takes_a_collection_everywhere(tmp_path):
     assert asked.exit_code == 0 and "27 days" in asked.stdout
     listed = runner.invoke(cli_app, ["collections", *data])
     assert listed.exit_code == 0 and [line.split()[0] for line in listed.stdout.splitlines()] == ["default", "hr"]
+    strict = runner.invoke(cli_app, ["collections", "set", "hr", "--min-evidence", "0.99", "--title", "HR", *data])
+    assert strict.exit_code == 0, strict.output
+    refused = runner.invoke(cli_app, ["ask", "-c", "hr", HR_QUESTION, "--json", *data])
+    assert refused.exit_code == 0 and '"abstained": true' in refused.stdout, "the collection's own threshold holds"
     missing = runner.invoke(cli_app, ["sources", "-c", "nosuch", *data])
     assert missing.exit_code == 2 and "no collection 'nosuch'" in missing.output
     assert runner.invoke(cli_app, ["ask", "-c", "Bad Name", "x", *data]).exit_code == 2
