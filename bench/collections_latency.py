@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
-from common import CACHE, machine, percentile, print_table, write_json
+from common import CACHE, machine, percentile, print_table, serve_loopback, write_json
 
 from assistant.interfaces.api import create_api
 from assistant.interfaces.portal import Portal
@@ -69,14 +67,6 @@ def questions_of(bot: Assistant, count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(c.sentence_texts()).split()[:10]) for c in chunks]
 
 
-def serve(app) -> tuple[str, uvicorn.Server]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", server
-
-
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -106,8 +96,8 @@ def main() -> None:
     embedder = one_portal.default.bot.embedder
     five_portal = Portal(ServedAssistant(Assistant(settings, embedder=embedder)))
     docs = {name: (DATA / "docs" / name).resolve() for name in NAMES}
-    one_url, one_server = serve(create_api(one_portal))
-    five_url, five_server = serve(create_api(five_portal))
+    one_url, one_server = serve_loopback(create_api(one_portal))
+    five_url, five_server = serve_loopback(create_api(five_portal))
     leaks: list[str] = []
     times = {"one c1": [], "five c1": [], "five all": []}
     memory = {"model and c1 (one)": 0.0, "five collections (five)": 0.0}

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
-from common import ARTICLE, machine, percentile, print_table, write_json
+from common import ARTICLE, machine, percentile, print_table, serve_loopback, write_json
 
 from assistant.interfaces.api import create_api
 from assistant.interfaces.observability import RequestLog
@@ -29,14 +27,6 @@ from assistant.service import Assistant
 from assistant.settings import Settings
 
 QUESTION = "When was the U.S.-Turkey Strategic Mechanism announced?"
-
-
-def serve(app) -> tuple[str, uvicorn.Server]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", server
 
 
 def timed(client: httpx.Client, requests: int) -> dict[str, list[float]]:
@@ -64,7 +54,7 @@ def main() -> None:
         with_log = create_api(served)
         without_log = create_api(served)
         without_log.user_middleware = [m for m in without_log.user_middleware if m.cls is not RequestLog]
-        apps = {"with": serve(with_log), "without": serve(without_log)}
+        apps = {"with": serve_loopback(with_log), "without": serve_loopback(without_log)}
         samples: dict[str, dict[str, list[float]]] = {name: {} for name in apps}
         for _ in range(args.rounds):
             for name, (url, _) in apps.items():

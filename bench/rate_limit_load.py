@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import collections
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
-from common import ARTICLE, machine, print_table, write_json
+from common import ARTICLE, machine, print_table, serve_loopback, write_json
 from limits import parse as parse_rate
 
 from assistant.interfaces.api import create_api
@@ -31,14 +29,6 @@ from assistant.settings import Settings
 
 QUESTION = "When was the U.S.-Turkey Strategic Mechanism announced?"
 KEYS = {"key-a": "bench-key-a-0123456789", "key-b": "bench-key-b-0123456789"}
-
-
-def serve(app) -> tuple[str, uvicorn.Server]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", server
 
 
 def client_loop(url: str, key: str, deadline: float) -> list[tuple[int, bool]]:
@@ -62,7 +52,7 @@ def main() -> None:
                             max_concurrent_asks=2)
         bot = Assistant(settings)
         bot.ingest([ARTICLE])
-        url, server = serve(create_api(ServedAssistant(bot)))
+        url, server = serve_loopback(create_api(ServedAssistant(bot)))
         deadline = time.monotonic() + args.seconds
         names = [list(KEYS)[i % 2] for i in range(args.threads)]
         with ThreadPoolExecutor(args.threads) as pool:

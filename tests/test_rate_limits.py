@@ -80,17 +80,22 @@ def test_uploads_count_against_a_daily_quota_per_key(limited, live):
         assert same_store.delete(f"/api/sources/{first.json()['sources'][0]['id']}").status_code == 200
 
 
-def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends():
-    """CallerLimits over an app whose asks wait until released, on a real loopback server."""
-    release = threading.Event()
+def _held_until(release: threading.Event):
+    """An ASGI app whose every request waits until ``release`` is set, then answers 200."""
 
-    async def slow_app(scope, receive, send):
+    async def held(scope, receive, send):
         await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
+    return held
+
+
+def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends():
+    """CallerLimits over an app whose asks wait until released, on a real loopback server."""
+    release = threading.Event()
     quota = CallerQuota(concurrent_asks=2)
-    server = start(CallerLimits(slow_app, quota, Sessions(Keyring(), 1)), None)
+    server = start(CallerLimits(_held_until(release), quota, Sessions(Keyring(), 1)), None)
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             held = [pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60) for _ in range(2)]
@@ -111,14 +116,8 @@ def test_asks_at_once_are_limited_per_caller_and_a_stream_counts_until_it_ends()
 def test_an_ask_refused_for_being_one_too_many_at_once_costs_nothing_of_the_rate():
     """Four clients of one key at two asks at once must still get the whole rate, not a quarter of it."""
     release = threading.Event()
-
-    async def slow_app(scope, receive, send):
-        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    server = start(CallerLimits(slow_app, CallerQuota(rate="3/minute", concurrent_asks=1), Sessions(Keyring(), 1)),
-                   None)
+    quota = CallerQuota(rate="3/minute", concurrent_asks=1)
+    server = start(CallerLimits(_held_until(release), quota, Sessions(Keyring(), 1)), None)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             held = pool.submit(httpx.post, f"{server.url}/api/ask", json={}, timeout=60)
