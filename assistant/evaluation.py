@@ -76,6 +76,7 @@ class QuestionResult:
     generated_kept: int = 0  # generated sentences that passed verification
     generated_dropped: int = 0
     page_cited: bool | None = None  # PDFs: a citation names the page the evidence is on (row "page")
+    kind: str = ""  # the row's kind (not_covered and off_topic get their own abstention recall)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class SourceTexts:
 
 def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: SourceTexts) -> QuestionResult:
     result = QuestionResult(
-        id=row.id, question=row.question, abstain_expected=row.abstain,
+        id=row.id, question=row.question, kind=row.kind, abstain_expected=row.abstain,
         abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
         backend=answer.backend, generated_dropped=answer.dropped_sentences,
         generated_kept=answer.answer.count("[") if answer.backend != "extractive" else 0,
@@ -145,8 +146,11 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     totals["citation_support"] = _share([bool(r.supported) for r in answered])
     totals["quotes_verbatim"] = _share([r.quotes_verbatim for r in results])
     totals["abstention_recall"] = _share([r.abstained for r in unanswerable])
+    for kind in sorted({r.kind for r in unanswerable if r.kind}):  # e.g. not_covered, off_topic
+        totals[f"abstention_recall_{kind}"] = _share([r.abstained for r in unanswerable if r.kind == kind])
     totals["abstention_precision"] = _share([r.abstain_expected for r in abstained]) if abstained else 1.0
     totals["false_abstentions"] = sum(r.abstained for r in answerable)
+    totals["false_abstention_rate"] = _share([r.abstained for r in answerable]) if answerable else 0.0
     generated = sum(r.generated_kept + r.generated_dropped for r in results)
     if generated:
         totals["generated_sentences_kept"] = sum(r.generated_kept for r in results) / generated

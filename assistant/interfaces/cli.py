@@ -247,7 +247,8 @@ def import_store(file: Annotated[Path, typer.Argument(help="A file written by `a
 
 @app.command("eval")
 def evaluate(
-    questions: Annotated[Path, typer.Argument(help="JSONL questions: question, history?, must, evidence, abstain.")],
+    questions: Annotated[Path, typer.Argument(help="JSONL questions (question, history?, must, evidence, abstain), "
+                                                  "or a benchmark folder of collections (benchmarks/).")],
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON report here.")] = None,
     compare: Annotated[Path | None, typer.Option(help="A previous JSON report to compare with.")] = None,
     sweep: Annotated[
@@ -257,9 +258,16 @@ def evaluate(
     data_dir: DataDir = None,
     collection: CollectionName = None,
 ) -> None:
-    """Measure answer quality: retrieval recall, key facts, citation support, abstention, latency."""
-    from assistant import evaluation as ev
+    """Measure answer quality: retrieval recall, key facts, citation support, abstention, latency.
 
+    Given a benchmark folder, every collection in it is ingested into its own store under the data dir
+    (once) and evaluated: one table, per collection and over all."""
+    from assistant import evaluation as ev
+    from assistant.benchmark import is_benchmark
+
+    if is_benchmark(questions):
+        _evaluate_benchmark(questions, out_file, data_dir, llm)
+        return
     try:
         rows = ev.load_questions(questions)
     except (OSError, ValueError) as exc:
@@ -276,7 +284,7 @@ def evaluate(
     baseline = ev.load_report(compare) if compare else None
     out.print(ev.markdown_table(report, baseline), highlight=False)
     for line in ev.failures(report):
-        out.print(f"[yellow]{line}[/]", highlight=False)
+        out.print(f"[yellow]{visible(line)}[/]", highlight=False)
     target = out_file or bot.settings.data_dir / "eval" / f"{questions.stem}-latest.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(report.to_json(), encoding="utf-8")
@@ -290,6 +298,33 @@ def evaluate(
         f"latency p50 {t['latency_p50_ms']:.0f} ms · p95 {t['latency_p95_ms']:.0f} ms · report {target}",
         highlight=False,
     )
+
+
+def _evaluate_benchmark(folder: Path, out_file: Path | None, data_dir: Path | None, llm: str | None) -> None:
+    """`assistant eval benchmarks/`: the table per collection and overall, then what each one missed."""
+    from pydantic import ValidationError
+
+    from assistant import evaluation as ev
+    from assistant.benchmark import find_collections, run_benchmark
+    from assistant.settings import Settings
+
+    overrides = {**({"llm": llm} if llm else {}), **({"data_dir": data_dir} if data_dir else {})}
+    try:
+        settings = Settings(**overrides)
+        collections = find_collections(folder)
+        report = run_benchmark(collections, settings, progress=lambda step: err.print(f"[dim]{step}[/]"))
+    except ValidationError as exc:
+        raise _fail(f"invalid benchmark or settings: {exc}", 2) from exc
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot run the benchmark {folder}: {exc}", 2) from exc
+    for name, collection_report in report.collections.items():
+        for line in ev.failures(collection_report):
+            out.print(f"[yellow]{visible(name)} {visible(line)}[/]", highlight=False)
+    out.print(report.table(), highlight=False)
+    target = out_file or settings.data_dir / "eval" / "benchmark-latest.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.to_json(), encoding="utf-8")
+    out.print(f"report {target}", highlight=False)
 
 
 app.command()(serve)
