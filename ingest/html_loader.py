@@ -26,8 +26,10 @@ CHROME_TAGS = ("script", "style", "noscript", "template", "nav", "header", "foot
 CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar"}
 # class or id words that mark chrome in the generators manuals come from (DocBook, Sphinx, asciidoc, MkDocs)
 _CHROME_NAMES = re.compile(
-    r"(?:^|[-_\s])(?:nav|navbar|navheader|navfooter|navigation|toc|sidebar|sphinxsidebar|breadcrumbs?|menu|"
+    r"(?:^|[-_\s])(?:nav|navbar|navheader|navfooter|docnav|navigation|toc|sidebar|sphinxsidebar|breadcrumbs?|menu|"
     r"footer|header|cookie|banner|related|skip|searchbox|headerlink)(?:[-_\s]|$)", re.IGNORECASE)
+# DocBook's <sidebar> (a TIP or CAUTION box) is written as class="sidebar": content, unless it is mostly links
+_CONTENT_SIDEBAR = re.compile(r"^\s*sidebar\s*$")
 _INLINE = ["a", "b", "strong", "i", "em", "span", "img", "code", "tt", "kbd", "var", "samp", "abbr", "cite",
            "small", "big", "sub", "sup", "u", "s", "mark", "font", "q", "dfn", "time", "acronym"]
 _SPACES = re.compile(r"\s+")
@@ -56,12 +58,22 @@ def _drop_chrome(tree) -> None:
         if not isinstance(element.tag, str) or element.tag in ("html", "body", "pre", "code"):
             continue
         names = f"{element.get('class', '')} {element.get('id', '')}"
-        if element.get("role", "").lower() in CHROME_ROLES or _CHROME_NAMES.search(names) \
+        by_name = _CHROME_NAMES.search(names) is not None and not _is_content_sidebar(element)
+        if element.get("role", "").lower() in CHROME_ROLES or by_name \
                 or element.get("hidden") is not None or element.get("aria-hidden") == "true":
             chrome.append(element)
     for element in chrome:
         if element.getparent() is not None:
             element.drop_tree()
+
+
+def _is_content_sidebar(element) -> bool:
+    """A DocBook sidebar box (class exactly "sidebar", no id) of prose rather than links."""
+    if not _CONTENT_SIDEBAR.match(element.get("class", "")) or element.get("id"):
+        return False
+    text = len(" ".join(element.text_content().split()))
+    linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    return text > 0 and linked / text < 0.5
 
 
 def _markdown(html: str) -> str:

@@ -68,6 +68,13 @@ def test_html_chrome_stays_out_and_headings_become_sections_with_anchors():
 # ---------------------------------------------------------------- PDF
 
 
+def test_docbook_tip_boxes_are_content_and_publican_page_navigation_is_chrome():
+    handbook = Path(__file__).parent.parent / "benchmarks" / "handbook-html" / "docs" / "sect.virtualization.html"
+    text = load(handbook).text
+    assert "HARDWARE Virtualization support" in text, "a DocBook sidebar (TIP, CULTURE ...) box is prose"
+    assert "Prev" not in text and "Up Home" not in text.replace("\n", " "), "the docnav links are chrome"
+
+
 def test_pdf_words_keep_their_spaces_and_running_headers_go():
     tasn1, amc = load(TASN1), load(AMC)
     for doc in (tasn1, amc):
