@@ -20,6 +20,10 @@ from ingest.records import Chunk, Document, chunk_id
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 # A fenced code block: one "sentence" (its inner lines, verbatim), never split by the sentence splitter
+_WRAPPED_ON = re.compile(r"^\s*[a-z(]")  # a line that starts in lower case goes on with the sentence before
+_SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s")
+_FIELD = re.compile(r"^\s*[\w-]+:\s")  # "author: ..." (front matter, mail headers)
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)\n?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
 # pysbd marks up text with these symbols internally and mangles sentences that already hold them;
@@ -63,12 +67,27 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
 
 
 def _lines_of(text: str) -> Iterator[tuple[int, str]]:
-    """Single line breaks inside a paragraph end a sentence too (headlines, bylines, list items)."""
-    pos = 0
+    """Logical lines, each segmented on its own: a single line break ends a sentence (headlines, bylines, list
+    items, fields), except in hard-wrapped prose, where a line that ends no sentence goes on in a next line
+    starting in lower case (man pages, plain-text manuals, mail). Joined lines keep their offsets (the line
+    break reads as a space)."""
+    start, current, pos = 0, "", 0
     for line in text.split("\n"):
-        if line.strip():
-            yield pos, line
+        if current and _continues(current, line):
+            current += "\n" + line
+        else:
+            if current.strip():
+                yield start, current.replace("\n", " ")
+            start, current = pos, line
         pos += len(line) + 1
+    if current.strip():
+        yield start, current.replace("\n", " ")
+
+
+def _continues(previous: str, line: str) -> bool:
+    last = previous.rsplit("\n", 1)[-1]
+    return bool(_WRAPPED_ON.match(line)) and not _SENTENCE_END.search(last) and not last.strip().isupper() \
+        and not _LIST_ITEM.match(line) and not _FIELD.match(line)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

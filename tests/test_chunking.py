@@ -386,3 +386,17 @@ def test_property_no_text_is_lost(generated: Generated, config: ChunkingConfig):
 def test_property_chunking_is_deterministic(generated: Generated):
     doc = Document("/gen/doc.md", generated.text, "Generated")
     assert chunk_document(doc) == chunk_document(doc)
+
+
+def test_hard_wrapped_prose_is_read_as_sentences_across_its_line_breaks():
+    from ingest.chunking import sentence_spans
+
+    text = ("-n, --numeric-sort\n       compare according to string numerical value\n"
+            "title: A report\nauthor: Someone\nNAME\n       sort - sort lines of text files\n"
+            "- one item\n- another item\nThe tail keeps following the file even if it has\n"
+            "been unlinked or renamed. Next sentence.")
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert "-n, --numeric-sort\n       compare according to string numerical value" in sentences
+    assert "The tail keeps following the file even if it has\nbeen unlinked or renamed." in sentences
+    for line in ("title: A report", "author: Someone", "NAME", "- one item", "- another item"):
+        assert line in sentences, "fields, headings in capitals and list items stay lines of their own"
