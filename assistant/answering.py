@@ -61,6 +61,9 @@ class AnswerPolicy(BaseModel):
     min_evidence: float = Field(0.22, ge=-1, le=1, description="Abstain below this best sentence similarity.")
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     keep_within: float = Field(0.12, ge=0, description="Keep sentences scoring within this of the best one.")
+    off_topic_rate: float | None = Field(0.05, gt=0, lt=1, description=(
+        "Raise each collection's threshold until at most this share of the shipped off-topic question bank "
+        "would be answered (assistant/off_topic.py); none: min_evidence alone."))
 
 
 def candidates(

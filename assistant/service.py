@@ -12,6 +12,7 @@ from assistant.errors import QuestionError
 from assistant.generative import answer_messages, condense_with_model, repeats, verified_answer
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
 from assistant.llm import build_backend
+from assistant.off_topic import Thresholds
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
@@ -39,6 +40,7 @@ class Assistant:
         self.collection = Collection(s.data_dir, self.embedder, s.chroma_url, chroma_prefix=s.chroma_prefix)
         self.retriever = HybridRetriever(self.collection, s.retrieval)
         self.policy = s.answering
+        self.thresholds = Thresholds(s.data_dir)  # the collection's own off-topic threshold (assistant/off_topic.py)
         self.chunking = s.chunking
         self.load_budget = s.loading
         self.prompts = load_prompts()
@@ -71,7 +73,8 @@ class Assistant:
         sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
         clock.done("retrieve")
         embed = self.embedder.query_vector
-        extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, self.policy)
+        policy = self.thresholds.policy(self.policy, self.collection)
+        extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, policy)
         clock.done("select")
         if self.backend is None or extractive.abstained:
             for citation in extractive.citations:

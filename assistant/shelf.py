@@ -44,8 +44,9 @@ class CollectionProfile(BaseModel):
     description: str = Field("", max_length=1000)
     examples: list[str] = Field(default_factory=list, max_length=8,
                                 description="Questions the chat and /embed offer before the first question.")
-    min_evidence: float | None = Field(None, ge=-1, le=1, description="This collection's abstention threshold "
-                                       "(ASSISTANT_MIN_EVIDENCE applies when unset).")
+    min_evidence: float | None = Field(None, ge=-1, le=1, description="This collection's abstention threshold, "
+                                       "set by hand (unset: calibrated against the off-topic question bank, "
+                                       "ASSISTANT_MIN_EVIDENCE the floor).")
 
 
 class CollectionInfo(BaseModel):
@@ -124,8 +125,8 @@ class Shelf:
         """The settings of one collection: its folder, its Chroma prefix, its calibrated threshold."""
         profile = self.profile(name)
         changes: dict = {}
-        if profile.min_evidence is not None:
-            changes["min_evidence"] = profile.min_evidence
+        if profile.min_evidence is not None:  # set by hand: it is the threshold, no calibration
+            changes.update(min_evidence=profile.min_evidence, off_topic_rate=None)
         settings = self.settings.but(**changes) if changes else self.settings
         if name == DEFAULT_COLLECTION:
             return settings

@@ -203,6 +203,14 @@ class ChromaIndex:
         ordered = list(best)[:k]
         return [Hit(c, best[c.id], rank) for rank, c in enumerate(self.get(ordered), start=1)]
 
+    def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
+        """For each query, the cosine similarity of the stored sentence closest to it (0.0 when none is)."""
+        if not queries or not self.sentences.count():
+            return [0.0] * len(queries)
+        vectors = [self.embedder.query_vector(q) for q in queries]
+        result = self.sentences.query(query_embeddings=vectors, n_results=1, include=["distances"])
+        return [1.0 - float(d[0]) if d else 0.0 for d in result["distances"]]
+
     def count(self) -> int:
         return int(self.chunks.count())
 

@@ -170,6 +170,9 @@ class Collection:
     def search_keywords(self, query: str, k: int) -> list[Hit]:
         return self.keyword.search(query, k)
 
+    def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
+        return self.dense.best_sentence_scores(queries)
+
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         return self.dense.sentence_vectors(chunks)
 

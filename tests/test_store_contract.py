@@ -286,6 +286,16 @@ class SearchableStoreContract:
             assert getattr(store, search)(QUERIES["chess"], 5) == [], search
         assert store.get([CHUNKS["chess"].id]) == []
         assert store.sentence_vectors([CHUNKS["chess"]]) == {}
+        assert store.best_sentence_scores(["anything at all"]) == [0.0]
+
+    def test_best_sentence_scores_say_how_close_the_store_comes_to_each_query(self, store, filled):
+        queries = [QUERIES["chess"], "How do I renew my passport?", QUERIES["bananas"]]
+        chess, passport, bananas = filled.best_sentence_scores(queries)
+        best_chess = max(filled.sentence_vectors([CHUNKS["chess"]])[CHUNKS["chess"].id] @
+                         filled.dense.embedder.query_vector(QUERIES["chess"]))
+        assert chess == pytest.approx(float(best_chess), abs=1e-4), "the closest sentence's cosine"
+        assert passport < min(chess, bananas), "an unrelated question comes less close"
+        assert filled.best_sentence_scores([]) == []
 
     @pytest.mark.parametrize("search", SEARCHES)
     @pytest.mark.parametrize("topic", list(QUERIES))
