@@ -77,6 +77,7 @@ class QuestionResult:
     generated_dropped: int = 0
     page_cited: bool | None = None  # PDFs: a citation names the page the evidence is on (row "page")
     kind: str = ""  # the row's kind (not_covered and off_topic get their own abstention recall)
+    reason: str | None = None  # why the assistant abstained, when it did
 
 
 @dataclass
@@ -108,6 +109,7 @@ def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: Sou
     result = QuestionResult(
         id=row.id, question=row.question, kind=row.kind, abstain_expected=row.abstain,
         abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
+        reason=answer.reason,
         backend=answer.backend, generated_dropped=answer.dropped_sentences,
         generated_kept=answer.answer.count("[") if answer.backend != "extractive" else 0,
     )

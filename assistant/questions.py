@@ -95,7 +95,9 @@ def profile(question: str) -> QuestionProfile:
 
 _TYPE_CUES = (
     ("number", r"\b(how (many|much|often|long|far)|what (percentage|share|number|amount))\b"),
-    ("date", r"\b(when|what (year|date|month|day)|which (year|date|month))\b"),
+    # "When did ...", not the conditional "When I sort ..., do ...?"
+    ("date", r"\b(when (did|does|do|was|were|is|are|will|would|has|have|had|can|could|should|shall|may|might)\b"
+             r"|what (year|date|month|day)|which (year|date|month))\b"),
     ("name", r"(^|\band |\bor )(who|whom|whose|where)\b"),
     ("advice", r"\b(recommend\w*|suggest\w*|advi[sc]e\w*|propos\w*|should|ought)\b"),
 )

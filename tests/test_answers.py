@@ -139,3 +139,15 @@ def test_no_sentence_of_the_article_reads_as_an_instruction():
     sentences = [s for c in chunk_document(load(CORPUS)) for s in c.sentence_texts()]
     assert len(sentences) > 100
     assert [s for s in sentences if is_instruction(s)] == []
+
+
+@pytest.mark.parametrize(("question", "date"), [
+    ("When was the mechanism announced?", True), ("when did they meet", True), ("In what year was the coup?", True),
+    ("When I sort records by one field, do equal keys keep their order?", False),
+    ("When cherry-picking a fix, how can I record where it came from?", False),
+    ("When the questionnaire is in Japanese, which engine runs?", False),
+])
+def test_only_a_when_that_asks_for_a_time_expects_a_date(question, date):
+    from assistant.questions import expected_types
+
+    assert ("date" in expected_types(question)) is date
