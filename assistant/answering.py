@@ -162,7 +162,7 @@ def abstain_reason(
         return "nothing in the documents matches the question"
     if max(c.dense for c in ranked) < policy.min_evidence:
         return "the closest passages are not about this question"
-    missing = missing_specifics(question.specifics, " ".join(h.chunk.text for h in hits))
+    missing = missing_specifics(question.specifics, " ".join(h.chunk.text for h in hits), question.text)
     if missing:
         return f"the documents do not mention {', '.join(missing)}"
     return None

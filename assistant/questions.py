@@ -74,11 +74,43 @@ def content_stems(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=16384)
 def _vocabulary(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """(lower-cased words, their stems, numbers) of a text."""
-    lowered = frozenset(w.lower() for w in words(text))
+    """(lower-cased words and the parts of hyphenated ones, their stems, numbers) of a folded text."""
+    text = fold(text)
+    found = [w.lower() for w in words(text)]
+    lowered = frozenset([*found, *(part for w in found if "-" in w for part in w.split("-") if part)])
     return lowered, frozenset(stem(w) for w in lowered), frozenset(
         m.group(0).rstrip(".,") for m in _NUMBER.finditer(text)
     )
+
+
+_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}")
+_CONNECTORS = {"of", "the", "for", "on", "in", "de", "du"}
+
+
+def fold(text: str) -> str:
+    """Text as the specifics check compares it: diacritics dropped ("Erdoğan" -> "Erdogan") and dotted
+    acronyms closed up ("U.S." -> "US")."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _DOTTED_ACRONYM.sub(lambda m: m.group(0).replace(".", ""), plain)
+
+
+def acronyms(text: str) -> frozenset[str]:
+    """The initials of every whole run of two to six capitalised words, connectors allowed inside ("European
+    Court of Human Rights": echr): what an acronym in a question may stand for in the documents."""
+    found: set[str] = set()
+    run: list[str] = []
+    for word in [*words(fold(text)), ""]:
+        if word.lower() in _CONNECTORS:  # inside a run ("Court of Human Rights"), or "The" before one
+            continue
+        if word[:1].isupper() and not word.isupper():
+            run.append(word[0])
+            continue
+        if 2 <= len(run) <= 6:
+            found.add("".join(run).lower())
+        run = []
+    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +144,9 @@ def expected_types(question: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=4096)
 def specifics(question: str) -> tuple[str, ...]:
-    """Numbers and capitalized names in the question (not its first word, not wh-words)."""
+    """Numbers and capitalized names in a text (not its first word, not wh-words), diacritics folded."""
     found: list[str] = [m.group(0).rstrip(".,") for m in _NUMBER.finditer(question)]
-    tokens = words(question)
+    tokens = words(fold(question))
     for i, word in enumerate(tokens):
         if i == 0 or not word[:1].isupper() or word.lower() in WH_WORDS or word.lower() in STOPWORDS:
             continue
@@ -123,17 +155,52 @@ def specifics(question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def missing_specifics(question_specifics: Sequence[str], evidence: str) -> list[str]:
-    """The question's specifics that the evidence text does not contain."""
+def missing_specifics(question_specifics: Sequence[str], evidence: str, question: str = "") -> list[str]:
+    """The question's specifics that the evidence text does not contain, compared folded, a hyphenated name by
+    its parts ("US-Turkey"), an acronym by the initials of a name in the evidence ("NDAA": "National Defense
+    Authorization Act"), and a name in the question by its acronym in the evidence."""
     evidence_words, evidence_stems, evidence_numbers = _vocabulary(evidence)
+
+    def known(word: str) -> bool:
+        lowered = word.lower()
+        plural_acronym = _is_acronym(word) and word.endswith("s") and lowered[:-1] in evidence_words  # "PDFs"
+        return lowered in evidence_words or stem(word) in evidence_stems or plural_acronym
+
     missing = []
     for item in question_specifics:
         if item[0].isdigit():
             if item not in evidence_numbers:
                 missing.append(item)
-        elif item.lower() not in evidence_words and stem(item) not in evidence_stems:
+        elif not (known(item) or all(known(p) for p in item.split("-") if p)):
             missing.append(item)
+    if missing and any(_is_acronym(m) for m in missing):
+        spelled = acronyms(evidence)
+        missing = [m for m in missing if not (_is_acronym(m) and _singular(m).lower() in spelled)]
+    if missing and question:  # "North Atlantic Treaty Organization" where the evidence says NATO
+        upper = {w.lower() for w in words(fold(evidence)) if w.isupper() and len(w) >= 3}
+        named = {a for a in acronyms(question) if len(a) >= 3 and a in upper}
+        missing = [m for m in missing if not any(_initial_run(m, question, a) for a in named)]
     return missing
+
+
+def _singular(word: str) -> str:
+    """An acronym without its plural "s" ("PDFs" -> "PDF"; "LFS" keeps its S)."""
+    return word[:-1] if word.endswith("s") else word
+
+
+def _is_acronym(word: str) -> bool:
+    letters = _singular(word)
+    return 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
+
+
+def _initial_run(word: str, question: str, acronym: str) -> bool:
+    """Whether ``word`` is one of the capitalised words of the question whose initials spell ``acronym``."""
+    capitals = [w for w in words(fold(question)) if w[:1].isupper() and not w.isupper()]
+    for i in range(len(capitals) - len(acronym) + 1):
+        run = capitals[i : i + len(acronym)]
+        if "".join(w[0] for w in run).lower() == acronym and word in run:
+            return True
+    return False
 
 
 def missing_types(expects: Sequence[str], question: str, evidence: Sequence[str]) -> list[str]:
@@ -155,7 +222,7 @@ def is_anchored(question: str, sentence: str) -> bool:
     if numbers:
         return len(missing_specifics(numbers, sentence)) < len(numbers)
     if names:
-        sentence_words = [w for w in words(sentence) if len(w) > 1]
+        sentence_words = [w for w in words(fold(sentence)) if len(w) > 1]
         return any(_same_name(n, w) for n in names for w in sentence_words)
     return True
 

@@ -151,3 +151,20 @@ def test_only_a_when_that_asks_for_a_time_expects_a_date(question, date):
     from assistant.questions import expected_types
 
     assert ("date" in expected_types(question)) is date
+
+
+@pytest.mark.parametrize(("question", "evidence", "missing"), [
+    ("Has Erdogan complained?", "Erdoğan lamented it.", []),  # diacritics
+    ("Is the author hopeful about US-Turkey ties?", "U.S.-Turkey relations improved.", []),  # dotted acronym
+    ("What does the NDAA require?", "The National Defense Authorization Act requires it.", []),
+    ("What about ECHR rulings?", "rulings of the European Court of Human Rights", []),
+    ("How does the North Atlantic Treaty Organization figure?", "Turkey is a NATO ally.", []),
+    ("What names do the annotated PDFs get?", "Each PDF file is named", []),
+    ("How do I set up Git LFS?", "Git stores Large Files in packs.", ["LFS"]),  # LFS keeps its S
+    ("How do I configure a GitLab CI pipeline?", "Run git gc now and then.", ["GitLab", "CI"]),
+    ("What did the mechanism agree in 2024?", "It met in 2022.", ["2024"]),
+])
+def test_a_question_s_names_are_found_in_the_evidence_in_any_of_their_spellings(question, evidence, missing):
+    from assistant.questions import missing_specifics, profile
+
+    assert missing_specifics(profile(question).specifics, evidence, question) == missing

@@ -33,21 +33,27 @@ def test_every_evidence_lies_in_one_chunk_and_the_mix_has_both_kinds_of_unanswer
     assert problems(folder) == []
 
 
+# key-fact accuracy measured 2026-12-02 (docs/calibration.md), less a question or two of slack: regressions fail
+KEY_FACT_FLOORS = {"amc-pdf": 0.58, "article": 0.76, "git-html": 0.56, "handbook-html": 0.64, "manpages-text": 0.38}
+
+
 @pytest.mark.slow
-def test_assistant_eval_runs_a_benchmark_folder_into_one_table(tmp_path):
+def test_the_whole_benchmark_runs_into_one_table_and_keeps_its_floors(tmp_path):
     from typer.testing import CliRunner
 
     from assistant.interfaces.cli import app
 
     data = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "report.json")]
-    result = CliRunner().invoke(app, ["eval", str(BENCHMARKS / "article"), *data])
+    result = CliRunner().invoke(app, ["eval", str(BENCHMARKS), *data])
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert rows[0].startswith("| collection | questions | key facts") and rows[1].startswith("| article | 51 |")
-    assert rows[2].startswith("| **all** | 51 |")
+    assert rows[0].startswith("| collection | questions | key facts")
+    assert [r.split("|")[1].strip() for r in rows[2:]] == [*KEY_FACT_FLOORS, "**all**"]
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
-    totals = report["collections"]["article"]["totals"]
-    assert totals["quotes_verbatim"] == 1.0 and totals["key_fact_accuracy"] >= 0.5  # today's floor (0.56)
-    assert "abstention_recall_off_topic" in totals and "abstention_recall_not_covered" in totals
-    stores = [p.name for p in (tmp_path / "data" / "benchmark").iterdir()]
-    assert len(stores) == 1 and stores[0].startswith("article-"), "one store per collection and chunking recipe"
+    for name, floor in KEY_FACT_FLOORS.items():
+        totals = report["collections"][name]["totals"]
+        assert totals["key_fact_accuracy"] >= floor, name
+        assert totals["quotes_verbatim"] == 1.0 and totals["abstention_recall_off_topic"] == 1.0, name
+    assert report["overall"]["false_abstention_rate"] <= 0.05
+    stores = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "data" / "benchmark").iterdir())
+    assert stores == sorted(KEY_FACT_FLOORS), "one store per collection"
