@@ -61,6 +61,9 @@ class ServingConfig(BaseModel):
         "(API and /embed only).",
     )
     session_hours: float = Field(12, gt=0, description="How long a UI sign-in with an API key lasts.")
+    session_secret: str | None = Field(None, exclude=True, repr=False, description=(
+        "ASSISTANT_SESSION_SECRET: signs UI sessions (with the key's digest), the same in every worker; unset: "
+        "derived from ASSISTANT_API_KEYS, else random per process."))
     served_model: str = Field("grounded-assistant", description="Model id of the OpenAI-compatible routes.")
     embed_title: str = Field("Ask the documents", description="Heading of the embeddable /embed page.")
     rate_limit: str | None = Field(None, description="Requests per caller (API key, else client address) on "

@@ -199,3 +199,20 @@ def test_the_ui_switches_collections_and_embed_opens_with_the_collections_exampl
     assert page.locator("#examples").count() == 0, "the examples make way for the conversation"
     page.goto(f"{live.url}/embed?collection=eng#key={KEYS['hr-reader']}")
     page.locator(".error", has_text="Cannot open the collection").wait_for()
+
+
+def test_a_ui_session_cannot_be_forged_from_the_key_file(portal_server):
+    import hashlib
+    import hmac
+
+    live, key_file = portal_server
+    digest = hashlib.sha256(KEYS["hr-reader"].encode()).digest()
+    assert digest.hex() in key_file.read_text(encoding="utf-8")
+    payload = f"hr-reader.{int(time.time()) + 3600}"
+    forged = f"{payload}.{hmac.new(digest, payload.encode(), hashlib.sha256).hexdigest()}"
+    with live.client() as client:
+        opened = client.get("/", headers={"Cookie": f"assistant_session={forged}", "Accept": "text/html"})
+        assert opened.status_code == 303 and opened.headers["location"].startswith("/login")
+        signed = client.post("/login", data={"key": KEYS["hr-reader"], "next": "/"})
+        assert signed.status_code == 303
+        assert client.get("/", headers={"Accept": "text/html"}).status_code == 200, "a real sign-in works"

@@ -3,8 +3,8 @@
 One ASGI guard sits in front of the whole app (API, OpenAI-compatible routes and the mounted Gradio
 UI), so no route can be forgotten: with keys set, everything but a short public list needs a key.
 API routes take ``Authorization: Bearer <key>`` only. The UI takes the same header, or a session
-cookie that ``/login`` sets once the user has typed a key: the cookie names the key by a fingerprint
-and is signed with the key itself (HMAC), so every worker process accepts it, it ends when its time
+cookie that ``/login`` sets once the user has typed a key: the cookie names the key by its id and is
+signed (HMAC) with a server secret joined to the key's digest (``Sessions``), so it ends when its time
 is up, and it stops working when its key is removed. It is ``HttpOnly`` and ``SameSite=Lax``, and a
 cookie-borne write from another origin is refused (``Origin`` must match ``Host``).
 
@@ -19,6 +19,7 @@ import hmac
 import html
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -49,16 +50,23 @@ def is_api(path: str) -> bool:
 
 
 class Sessions:
-    """Signed session tokens for the UI: ``<key id>.<expiry>.<HMAC of both under the key's digest>``."""
+    """Signed session tokens for the UI: ``<key id>.<expiry>.<HMAC of both>``.
 
-    def __init__(self, keyring: Keyring, hours: float) -> None:
+    The HMAC key joins a server secret with the key's digest, so a token ends when its key goes, and the
+    key file (which holds digests) is not enough to forge one. The secret is ``ASSISTANT_SESSION_SECRET``,
+    else derived from the ``ASSISTANT_API_KEYS`` keys (every worker derives the same), else random per
+    process (then a UI session lives in the worker that signed it, as Gradio's queue does anyway).
+    """
+
+    def __init__(self, keyring: Keyring, hours: float, secret: str | None = None) -> None:
         self.keyring = keyring
         self.seconds = int(hours * 3600)
+        self.secret = secret.encode() if secret else keyring.plain_secret or secrets.token_bytes(32)
 
     def token_for(self, key: ApiKey, now: float | None = None) -> str:
         expires = int((now or time.time()) + self.seconds)
         payload = f"{key.id}.{expires}"
-        return f"{payload}.{_sign(key.digest, payload)}"
+        return f"{payload}.{_sign(self.secret + key.digest, payload)}"
 
     def key_of(self, token: str, now: float | None = None) -> ApiKey | None:
         """The key a session token was signed for, while it is valid and the key still exists."""
@@ -67,7 +75,7 @@ class Sessions:
         key = self.keyring.by_id(key_id)
         if key is None or not expires.isdigit() or int(expires) < (now or time.time()):
             return None
-        return key if hmac.compare_digest(signature, _sign(key.digest, f"{key_id}.{expires}")) else None
+        return key if hmac.compare_digest(signature, _sign(self.secret + key.digest, f"{key_id}.{expires}")) else None
 
 
 @dataclass(frozen=True, slots=True)

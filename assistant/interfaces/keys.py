@@ -124,6 +124,9 @@ class Keyring:
 
     def __init__(self, plain_keys: Sequence[str] = (), key_file: Path | None = None) -> None:
         self.plain = [ApiKey(plain_key_id(k), digest_of(k), EVERYTHING) for k in plain_keys]
+        # secret material only the environment holds (the key file holds digests): signs UI sessions
+        self.plain_secret = hashlib.sha256(b"assistant-sessions:" + "\n".join(sorted(plain_keys)).encode()).digest() \
+            if plain_keys else None
         self.key_file = key_file
         self._from_file: list[ApiKey] = []
         self._stamp: object = None

@@ -28,8 +28,9 @@ class Portal:
     def __init__(self, default: ServedAssistant, settings: Settings | None = None) -> None:
         self.settings = settings or default.settings
         self.shelf = Shelf(self.settings, default=default.bot)
-        self.keyring = Keyring(self.settings.serving.api_keys, self.settings.serving.key_file)
-        self.sessions = Sessions(self.keyring, self.settings.serving.session_hours)
+        serving = self.settings.serving
+        self.keyring = Keyring(serving.api_keys, serving.key_file)
+        self.sessions = Sessions(self.keyring, serving.session_hours, serving.session_secret)
         self.telemetry = Telemetry(self.open_collections)
         default.telemetry = self.telemetry
         self._served = {DEFAULT_COLLECTION: default}
