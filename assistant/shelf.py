@@ -61,7 +61,7 @@ class CollectionInfo(BaseModel):
 
 def check_name(name: str) -> str:
     """A valid collection name, or ValueError saying what one looks like."""
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise ValueError(f"{name!r} is not a collection name: 1-24 characters, lower-case letters, digits, '-' "
                          "and '_', starting with a letter or digit")
     return name
@@ -84,11 +84,13 @@ class Shelf:
 
     def names(self) -> list[str]:
         """The default collection first, then the named ones in name order."""
-        named = sorted(p.parent.name for p in self.root.glob(f"*/{PROFILE_FILE}") if _NAME.match(p.parent.name))
+        named = sorted(p.parent.name for p in self.root.glob(f"*/{PROFILE_FILE}") if _NAME.fullmatch(p.parent.name))
         return [DEFAULT_COLLECTION, *[n for n in named if n != DEFAULT_COLLECTION]]
 
     def exists(self, name: str) -> bool:
-        return name == DEFAULT_COLLECTION or (bool(_NAME.match(name)) and (self.root / name / PROFILE_FILE).is_file())
+        if name == DEFAULT_COLLECTION:
+            return True
+        return bool(_NAME.fullmatch(name)) and (self.root / name / PROFILE_FILE).is_file()
 
     def folder(self, name: str) -> Path:
         return self.settings.data_dir if name == DEFAULT_COLLECTION else self.root / check_name(name)
