@@ -40,6 +40,7 @@ class Message(BaseModel):
 
 
 COLLECTION_NAME = r"^[a-z0-9][a-z0-9_-]{0,23}$"  # assistant/shelf.py: a named collection of the data dir
+DEFAULT_COLLECTION = "default"  # the data dir itself: the bundled article, or what is ingested unnamed
 
 
 class Question(BaseModel):

@@ -15,7 +15,7 @@ from assistant.llm import build_backend
 from assistant.off_topic import Thresholds
 from assistant.prompts import load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
-from assistant.records import Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
+from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from store.collection import Collection
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 class Assistant:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 name: str = "default") -> None:
-        self.name = name  # the collection's name (assistant/shelf.py); "default" holds the bundled article
+                 name: str = DEFAULT_COLLECTION) -> None:
+        self.name = name  # the collection's name (assistant/shelf.py); the default one holds the bundled article
         self.settings = settings or Settings()
         s = self.settings
         if embedder is not None and embedder.backend != s.embedding_backend:
@@ -133,7 +133,7 @@ class Assistant:
     def ensure_default_collection(self) -> IngestReport | None:
         """Ingest the bundled collection when the default store is empty (first start); a named collection
         starts empty."""
-        if self.name != "default" or self.collection.sources():
+        if self.name != DEFAULT_COLLECTION or self.collection.sources():
             return None
         log.info("empty store: ingesting the default collection %s", self.settings.default_corpus)
         return self.ingest([self.settings.default_corpus])

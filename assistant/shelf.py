@@ -23,14 +23,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import CollectionNotFound, validation_summary
-from assistant.records import COLLECTION_NAME
+from assistant.records import COLLECTION_NAME, DEFAULT_COLLECTION
 from assistant.service import Assistant
 from assistant.settings import DEFAULT_CORPUS, Settings
 from store.embeddings import Embedder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COLLECTION = "default"
 _NAME = re.compile(COLLECTION_NAME)
 PROFILE_FILE = "collection.json"
 

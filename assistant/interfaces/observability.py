@@ -22,7 +22,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.ingestion import IngestReport
-from assistant.records import Answer
+from assistant.records import DEFAULT_COLLECTION, Answer
 
 access_log = logging.getLogger("assistant.access")
 audit_log = logging.getLogger("assistant.audit")  # written by assistant/library.py
@@ -57,7 +57,7 @@ class Telemetry:
                                       "(throughput: ingested_chunks / ingest_seconds).", registry=r)
         r.register(_CollectionGauges(collections))
 
-    def observe_answer(self, answer: Answer, seconds: float, collection: str = "default") -> None:
+    def observe_answer(self, answer: Answer, seconds: float, collection: str = DEFAULT_COLLECTION) -> None:
         self.ask_seconds.labels(collection).observe(seconds)
         self.answers.labels(collection, "abstained" if answer.abstained else "answered").inc()
         for timing in answer.timings:

@@ -21,7 +21,7 @@ from assistant.interfaces.http_errors import ApiError
 from assistant.interfaces.observability import Telemetry
 from assistant.library import Library
 from assistant.llm import LLMError
-from assistant.records import Answer, AnswerEvent, Message, StreamEvent, source_id
+from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StreamEvent, source_id
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.streaming import detached
@@ -90,7 +90,7 @@ class ServedAssistant:
 
     def _linked(self, answer: Answer) -> Answer:
         """Citation links of a named collection name it: ``/api/sources/ID/file?collection=hr#page=3``."""
-        if self.name == "default" or not answer.citations:
+        if self.name == DEFAULT_COLLECTION or not answer.citations:
             return answer
         cited = [c.model_copy(update={"link": _with_collection(c.link, self.name)}) for c in answer.citations]
         return answer.model_copy(update={"citations": cited})
@@ -187,7 +187,7 @@ class ServedAssistant:
 
 def _with_collection(link: str | None, name: str) -> str | None:
     """A link to one of our source routes with ``?collection=name`` before its fragment."""
-    if not link or name == "default" or not link.startswith("/api/sources/"):
+    if not link or name == DEFAULT_COLLECTION or not link.startswith("/api/sources/"):
         return link
     path, hash_, fragment = link.partition("#")
     return f"{path}?collection={name}{hash_}{fragment}"
