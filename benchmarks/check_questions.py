@@ -8,9 +8,9 @@ Usage: ``python benchmarks/check_questions.py benchmarks/<collection>`` (exit 1 
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
+from assistant.benchmark import find_collections
 from assistant.evaluation import load_questions, normalize
 from ingest.chunking import chunk_document
 from ingest.loaders import find_files, load
@@ -18,8 +18,7 @@ from ingest.loaders import find_files, load
 
 def collection_paths(folder: Path) -> list[Path]:
     """The document files of a collection: ``paths`` in its collection.toml, relative to the folder."""
-    spec = tomllib.loads((folder / "collection.toml").read_text(encoding="utf-8"))
-    return find_files([folder / p for p in spec.get("paths", ["docs"])])
+    return find_files(find_collections(folder)[0].documents)
 
 
 def _pages(chunk) -> set[int]:
