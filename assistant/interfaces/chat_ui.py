@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import EXPECTED, is_expected
-from assistant.interfaces.access import Caller, identify
+from assistant.interfaces.access import Caller
 from assistant.interfaces.portal import Portal
 from assistant.records import MARKER, Answer, AnswerEvent, Citation, Context, ErrorEvent, Message, TokenEvent
 from assistant.shelf import DEFAULT_COLLECTION
@@ -288,9 +288,7 @@ def make_ingest(portal: Portal, upload_folder: Path):
 
 def _caller(portal: Portal, request: gr.Request) -> Caller:
     """Who is using the UI (the signed-in key, for scopes and the audit log), from the request's cookie."""
-    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
-    client = (request.client.host,) if request.client else None
-    return identify(headers, client, portal.sessions)
+    return portal.caller(request.headers, request.client.host if request.client else None)
 
 
 def received_upload(raw: str, upload_folder: Path) -> Path | None:

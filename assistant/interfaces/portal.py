@@ -9,6 +9,7 @@ The FastAPI dependencies of the protected routers (``bearer``, ``CallerOf``, ``P
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -80,6 +81,11 @@ class Portal:
         """The collections this caller may read, the default first."""
         return [self.shelf.info(n) for n in self.shelf.names() if caller.grant.can_read(n)]
 
+    def caller(self, headers: Mapping[str, str] | None, client_host: str | None) -> Caller:
+        """Who made a request (API or UI) and what its key may do; the audit log names ``caller.id``."""
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        return identify(lowered, (client_host,) if client_host else None, self.sessions)
+
     def require_admin(self, caller: Caller) -> None:
         if not caller.grant.admin:
             raise CollectionRefused("this needs an admin key")
@@ -95,9 +101,7 @@ def portal_of(request: Request) -> Portal:
 
 
 def caller_of(request: Request) -> Caller:
-    """Who made the request and what its key may do (the audit log names ``caller.id``, never the key)."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return identify(headers, request.client, portal_of(request).sessions)
+    return portal_of(request).caller(request.headers, request.client.host if request.client else None)
 
 
 PortalOf = Annotated[Portal, Depends(portal_of)]
