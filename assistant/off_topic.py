@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -27,6 +26,7 @@ import numpy as np
 
 from assistant.answering import AnswerPolicy
 from store.collection import Collection
+from store.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
@@ -88,11 +88,8 @@ class Thresholds:
             return None
 
     def _save(self, calibration: Calibration) -> None:
-        """Best effort (a read-only data dir still answers): temp file, then an atomic rename."""
-        tmp = self.path.with_suffix(".tmp")
+        """Best effort (a read-only data dir still answers)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(asdict(calibration)), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_json_atomically(self.path, asdict(calibration))
         except OSError as exc:
             log.warning("cannot keep the calibration in %s: %s", self.path, exc)

@@ -13,9 +13,7 @@ it. All collections share one embedding model in memory.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import threading
 from pathlib import Path
@@ -27,6 +25,7 @@ from assistant.records import COLLECTION_NAME, DEFAULT_COLLECTION
 from assistant.service import Assistant
 from assistant.settings import DEFAULT_CORPUS, Settings
 from store.embeddings import Embedder
+from store.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +151,7 @@ class Shelf:
 
     def save_profile(self, name: str, profile: CollectionProfile) -> None:
         """Write the profile in one atomic step (a crash leaves the old one or the new one)."""
-        path = self.folder(name) / PROFILE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            json.dump(profile.model_dump(exclude_none=True), out, ensure_ascii=False, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        write_json_atomically(self.folder(name) / PROFILE_FILE, profile.model_dump(exclude_none=True))
         with self._lock:
             bot = self._open.get(name)
         if bot is not None:  # an open collection answers with its new threshold from the next question on

@@ -8,11 +8,12 @@ Both are written in one atomic step: a crash leaves the old or the new manifest,
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+
+from store.files import write_json_atomically
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +84,7 @@ class Manifest:
         return list(self._raw().get("pending_deletes", []))
 
     def save(self, entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...] = ()) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            json.dump(_payload(entries, pending_deletes), out, ensure_ascii=False, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        write_json_atomically(self.path, _payload(entries, pending_deletes))
         self.saved_stamp = self.stamp()  # callers hold the write lock: nobody else saved since
 
     def stamp(self) -> object:
