@@ -48,10 +48,10 @@ class Calibration:
     questions: int
 
 
-def calibrate(collection: Collection, rate: float) -> Calibration:
+def calibrate(collection: Collection, rate: float, revision: str) -> Calibration:
     scores = collection.best_sentence_scores(bank())
     threshold = float(np.quantile(scores, 1 - rate)) if scores else 0.0
-    return Calibration(str(collection.manifest.stamp()), rate, round(threshold, 4), len(scores))
+    return Calibration(revision, rate, round(threshold, 4), len(scores))
 
 
 class Thresholds:
@@ -71,11 +71,14 @@ class Thresholds:
         return base.model_copy(update={"min_evidence": calibration.threshold})
 
     def calibration(self, collection: Collection, rate: float) -> Calibration:
-        revision = str(collection.manifest.stamp())
+        """Up to date with the store as this process last saw it (each answer looks first), so the hot path
+        asks the store nothing more."""
+        manifest = collection.manifest
+        revision = str(manifest.last_stamp if manifest.last_stamp is not None else manifest.stamp())
         with self._lock:
             known = self._current or self._load()
             if known is None or known.revision != revision or known.rate != rate:
-                known = calibrate(collection, rate)
+                known = calibrate(collection, rate, revision)
                 log.info("calibrated %s: off-topic threshold %.3f", self.path.parent, known.threshold)
                 self._save(known)
             self._current = known

@@ -47,6 +47,12 @@ class ManifestStore(Protocol):
         """The stamp of this object's last save (None before one): our own writes are no news."""
         ...
 
+    @property
+    def last_stamp(self) -> object:
+        """The stamp this object last read or wrote (None before either): the store's state as this process
+        knows it, without asking the store again."""
+        ...
+
 
 def _payload(entries: dict[str, SourceEntry], pending_deletes: list[str] | tuple[str, ...]) -> dict:
     return {
@@ -70,6 +76,7 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.saved_stamp: object = None
+        self.last_stamp: object = None
 
     def _raw(self) -> dict:
         if not self.path.exists():
@@ -91,8 +98,10 @@ class Manifest:
         try:
             info = self.path.stat()
         except FileNotFoundError:
+            self.last_stamp = None
             return None
-        return (info.st_ino, info.st_size, info.st_mtime_ns)  # a rename gives a new inode
+        self.last_stamp = (info.st_ino, info.st_size, info.st_mtime_ns)  # a rename gives a new inode
+        return self.last_stamp
 
 
 class ChromaManifest:
@@ -108,6 +117,7 @@ class ChromaManifest:
     def __init__(self, client, name: str) -> None:
         self.records = client.get_or_create_collection(name, embedding_function=None)
         self.saved_stamp: object = None
+        self.last_stamp: object = None
 
     def _raw(self) -> dict:
         found = self.records.get(ids=[self.RECORD], include=["documents"])
@@ -125,8 +135,9 @@ class ChromaManifest:
             ids=[self.RECORD], embeddings=[[1.0]], metadatas=[{"revision": revision}],
             documents=[json.dumps(_payload(entries, pending_deletes), ensure_ascii=False)],
         )
-        self.saved_stamp = revision
+        self.saved_stamp = self.last_stamp = revision
 
     def stamp(self) -> object:
         found = self.records.get(ids=[self.RECORD], include=["metadatas"])
-        return found["metadatas"][0]["revision"] if found["ids"] else None
+        self.last_stamp = found["metadatas"][0]["revision"] if found["ids"] else None
+        return self.last_stamp
