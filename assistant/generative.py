@@ -12,15 +12,16 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from assistant.answering import shown_text
 from assistant.instructions import passage_for_model
 from assistant.llm import ChatBackend
 from assistant.prompts import Prompts
-from assistant.records import Answer, Citation, Message
-from assistant.verify import VerifiedSentence, verify
+from assistant.records import Answer, Citation, Message, SentenceVerdict
+from assistant.verify import Judgement, Verifier
 from ingest.records import Chunk
 
 log = logging.getLogger(__name__)
@@ -54,38 +55,80 @@ def repeats(text: str) -> bool:
 
 
 def verified_answer(
-    text: str, chunks: Sequence[Chunk], embed: Callable[[str], np.ndarray],
-    sentence_vectors: Mapping[str, np.ndarray], backend_name: str,
-) -> tuple[Answer | None, int]:
-    """The answer of the verified sentences (None if none survived) and how many were dropped."""
+    text: str, chunks: Sequence[Chunk], verifier: Verifier, sentence_vectors: Mapping[str, np.ndarray],
+    backend_name: str,
+) -> tuple[Answer | None, list[SentenceVerdict]]:
+    """The answer of the verified sentences (None if none survived) and the verdict on every sentence."""
     if NOT_IN_DOCUMENTS in text.upper():
-        return None, 0
-    verification = verify(text, chunks, embed, sentence_vectors)
-    for sentence, why in verification.dropped:
-        log.info("dropped generated sentence (%s): %s", why, sentence)
+        return None, []
+    verification = verifier.verify(text, chunks, sentence_vectors)
+    for judgement in verification.dropped:
+        log.info("dropped generated sentence (%s): %s", judgement.reason, judgement.text)
+    citations, parts, verdicts = _number(verification.judgements)
     if not verification.kept:
-        return None, len(verification.dropped)
-    citations, parts = _number(verification.kept)
+        return None, verdicts
     answer = Answer(
         answer=" ".join(parts), abstained=False, citations=citations, backend=backend_name,
-        dropped_sentences=len(verification.dropped),
+        dropped_sentences=len(verification.dropped), verdicts=verdicts,
     )
-    return answer, len(verification.dropped)
+    return answer, verdicts
 
 
-def _number(kept: Sequence[VerifiedSentence]) -> tuple[list[Citation], list[str]]:
-    """One citation per distinct quote, numbered in order of first use."""
+def _number(judgements: Sequence[Judgement]) -> tuple[list[Citation], list[str], list[SentenceVerdict]]:
+    """One citation per distinct quote, numbered in order of first use; the verdict on every sentence."""
     numbers: dict[tuple[str, int], int] = {}
     citations: list[Citation] = []
     parts: list[str] = []
-    for s in kept:
-        key = (s.chunk.source, s.start)
-        if key not in numbers:
-            numbers[key] = len(numbers) + 1
-            citations.append(Citation.of_chunk(numbers[key], s.chunk, s.start, s.end, s.quote))
-        sentence = s.text if s.text.endswith((".", "!", "?")) else s.text + "."
-        parts.append(f"{sentence} [{numbers[key]}]")
-    return citations, parts
+    verdicts: list[SentenceVerdict] = []
+    for j in judgements:
+        used: list[int] = []
+        for q in j.quotes:
+            key = (q.chunk.source, q.start)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                citations.append(Citation.of_chunk(numbers[key], q.chunk, q.start, q.end, q.text))
+            used.append(numbers[key])
+        verdicts.append(SentenceVerdict(sentence=j.text, verdict=j.verdict, reason=j.reason, cited=list(j.cited),
+                                        citations=used))
+        if j.verdict != "dropped":
+            sentence = j.text if j.text.endswith((".", "!", "?")) else j.text + "."
+            parts.append(sentence + "".join(f" [{n}]" for n in used))
+    return citations, parts, verdicts
+
+
+def lead_messages(prompts: Prompts, question: str, citations: Sequence[Citation]) -> list[Message]:
+    """The constrained role's prompt: only the sentences the extractive answer chose, numbered as its citations."""
+    evidence = "\n".join(f"[{c.n}] {html.escape(shown_text(c.quote), quote=False)}" for c in citations)
+    return [
+        Message(role="system", content=prompts.system),
+        Message(role="user", content=prompts.lead.format(evidence=evidence, question=question)),
+    ]
+
+
+def lead_answer(text: str, extractive: Answer, chunks: Sequence[Chunk], verifier: Verifier,
+                sentence_vectors: Mapping[str, np.ndarray], backend_name: str) -> Answer:
+    """The extractive answer with the model's first verified sentence above its quotes (``chunks[n-1]`` holds
+    citation n); the extractive answer alone when no sentence survives."""
+    if NOT_IN_DOCUMENTS in text.upper():
+        return extractive
+    verification = verifier.verify(text, chunks, sentence_vectors)
+    judgements = verification.judgements[:1]  # one sentence was asked for; the rest is not shown
+    _, _, verdicts = _number(judgements)
+    if not judgements or judgements[0].verdict == "dropped":
+        return extractive.model_copy(update={"verdicts": verdicts, "dropped_sentences": len(verdicts)})
+    citations = list(extractive.citations)
+    numbers = {(c.source, c.start): c.n for c in citations}
+    used = []
+    for q in judgements[0].quotes:
+        if (q.chunk.source, q.start) not in numbers:
+            numbers[(q.chunk.source, q.start)] = len(citations) + 1
+            citations.append(Citation.of_chunk(len(citations) + 1, q.chunk, q.start, q.end, q.text))
+        used.append(numbers[(q.chunk.source, q.start)])
+    lead = judgements[0].text if judgements[0].text.endswith((".", "!", "?")) else judgements[0].text + "."
+    verdict = verdicts[0].model_copy(update={"citations": used})
+    return extractive.model_copy(update={
+        "answer": f"{lead}{''.join(f' [{n}]' for n in used)}\n\n{extractive.answer}", "citations": citations,
+        "backend": backend_name, "verdicts": [verdict], "dropped_sentences": 0})
 
 
 def condense_with_model(

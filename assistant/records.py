@@ -115,6 +115,18 @@ class StageTime(BaseModel):
     ms: float
 
 
+class SentenceVerdict(BaseModel):
+    """What citation verification did with one sentence the language model wrote."""
+
+    sentence: str = Field(description="The generated sentence, without its markers.")
+    verdict: Literal["kept", "moved", "dropped"] = Field(description=(
+        "kept: its cited passage supports it; moved: another passage shown to the model does, and the citation "
+        "now points there; dropped: removed from the answer."))
+    reason: str | None = Field(None, description="Why it was dropped or moved.")
+    cited: list[int] = Field(default_factory=list, description="The passage numbers the model cited.")
+    citations: list[int] = Field(default_factory=list, description="The n of its citations in this answer.")
+
+
 class Answer(BaseModel):
     answer: str = Field(description="Answer text with inline [n] citation markers.")
     abstained: bool
@@ -126,5 +138,7 @@ class Answer(BaseModel):
     dropped_sentences: int = Field(
         0, description="Generated sentences removed by citation verification (unsupported or uncited)."
     )
+    verdicts: list[SentenceVerdict] = Field(default_factory=list, description=(
+        "With a language model: each generated sentence and what verification did with it (empty when extractive)."))
     timings: list[StageTime] = Field(default_factory=list, description="Milliseconds per pipeline stage: "
                                      "understand, retrieve, select, then generate and verify with a model.")

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from assistant.answering import AnswerPolicy
 from assistant.llm import LLMConfig
 from assistant.retrieval import RetrievalConfig
+from assistant.verify import VerifierConfig
 from ingest.budget import LoadBudget
 from ingest.chunking import ChunkingConfig
 
@@ -105,6 +106,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     **{name: ("answering", name) for name in AnswerPolicy.model_fields},
     "llm": ("llm", "backend"),
     **{f"llm_{name}": ("llm", name) for name in LLMConfig.model_fields if name != "backend"},
+    **{f"verify_{name}": ("verification", name) for name in VerifierConfig.model_fields},
     **{name: ("serving", name) for name in ServingConfig.model_fields},
 }
 
@@ -182,6 +184,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     answering: AnswerPolicy = Field(default_factory=AnswerPolicy)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    verification: VerifierConfig = Field(default_factory=VerifierConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
 
     def __init__(self, **values: Any) -> None:
@@ -210,4 +213,4 @@ class Settings(BaseSettings):
         return value or None
 
 
-SUB_MODELS = frozenset({"chunking", "loading", "retrieval", "answering", "llm", "serving"})
+SUB_MODELS = frozenset({"chunking", "loading", "retrieval", "answering", "llm", "verification", "serving"})

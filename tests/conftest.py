@@ -41,6 +41,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def benchmark_data(tmp_path_factory) -> Path:
+    """One data dir for the benchmark's stores: the answer and the verification benchmarks ingest them once."""
+    return tmp_path_factory.mktemp("benchmark-data")
+
+
+@pytest.fixture(scope="session")
 def embedder():
     from store.embeddings import Embedder
 

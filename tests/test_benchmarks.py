@@ -38,12 +38,12 @@ KEY_FACT_FLOORS = {"amc-pdf": 0.58, "article": 0.76, "git-html": 0.56, "handbook
 
 
 @pytest.mark.slow
-def test_the_whole_benchmark_runs_into_one_table_and_keeps_its_floors(tmp_path):
+def test_the_whole_benchmark_runs_into_one_table_and_keeps_its_floors(tmp_path, benchmark_data):
     from typer.testing import CliRunner
 
     from assistant.interfaces.cli import app
 
-    data = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "report.json")]
+    data = ["--data-dir", str(benchmark_data), "--out", str(tmp_path / "report.json")]
     result = CliRunner().invoke(app, ["eval", str(BENCHMARKS), *data])
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
@@ -55,5 +55,5 @@ def test_the_whole_benchmark_runs_into_one_table_and_keeps_its_floors(tmp_path):
         assert totals["key_fact_accuracy"] >= floor, name
         assert totals["quotes_verbatim"] == 1.0 and totals["abstention_recall_off_topic"] == 1.0, name
     assert report["overall"]["false_abstention_rate"] <= 0.05
-    stores = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "data" / "benchmark").iterdir())
+    stores = sorted(p.name.rsplit("-", 1)[0] for p in (benchmark_data / "benchmark").iterdir())
     assert stores == sorted(KEY_FACT_FLOORS), "one store per collection"

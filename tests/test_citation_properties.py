@@ -38,7 +38,7 @@ from assistant.answering import (
 from assistant.generative import verified_answer
 from assistant.questions import profile
 from assistant.records import Answer
-from assistant.verify import split_claims
+from assistant.verify import Verifier, claims_with_parts, split_claims
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load
 from ingest.records import Chunk, Document
@@ -216,12 +216,15 @@ def test_property_generated_answers_number_verified_citations_in_order_of_use(em
         texts = passages[passage].sentence_texts()
         parts.append(cited(texts[sentence % len(texts)], marker))
     text = " ".join(parts)
-    answer, dropped = verified_answer(text, passages, embedder.query_vector, sentence_vectors(embedder, passages),
-                                      "openai")
+    answer, verdicts = verified_answer(text, passages, Verifier(embedder.query_vector, embedder.encode),
+                                       sentence_vectors(embedder, passages), "openai")
     event("kept some" if answer else "kept none")
-    assert dropped >= 0
+    dropped = sum(v.verdict == "dropped" for v in verdicts)
     if answer is None:
+        assert dropped == len(verdicts)
         return
+    assert answer.verdicts == verdicts
+    assert sorted({n for v in verdicts for n in v.citations}) == [c.n for c in answer.citations]
     assert_citations_sound(answer, docs, chunks)
     assert {c.chunk_id for c in answer.citations} <= {p.id for p in passages}
     assert answer.backend == "openai" and answer.dropped_sentences == dropped
@@ -239,18 +242,30 @@ def test_generated_answer_from_article_sentences_keeps_them_with_sound_citations
     other = passages[1].sentence_texts()[0]
     text = " ".join([cited(third, 3), cited(first, 1), cited(third, 3), cited(other, 7),
                      "Unrelated words about nothing at all."])
-    answer, dropped = verified_answer(text, passages, embedder.query_vector, sentence_vectors(embedder, passages),
-                                      "openai")
-    assert answer is not None and dropped == 3  # the repeat, the marker of no passage, the uncited sentence
+    answer, verdicts = verified_answer(text, passages, Verifier(embedder.query_vector, embedder.encode),
+                                       sentence_vectors(embedder, passages), "openai")
+    # the repeat and the uncited sentence are dropped; the marker of no passage moves to the passage it is from
+    assert [v.verdict for v in verdicts] == ["kept", "kept", "dropped", "moved", "dropped"]
+    assert answer is not None and answer.dropped_sentences == 2
     assert_citations_sound(answer, [doc], chunks)
-    assert [c.chunk_id for c in answer.citations] == [passages[2].id, passages[0].id]
-    assert [c.quote for c in answer.citations] == [third, first]
-    assert answer.answer == f"{third} [1] {first} [2]"
+    assert [c.chunk_id for c in answer.citations][:2] == [passages[2].id, passages[0].id]
+    assert answer.citations[2].chunk_id in {passages[0].id, passages[1].id}  # the chunks overlap: either holds it
+    assert [c.quote for c in answer.citations] == [third, first, other]
+    assert answer.answer == f"{third} [1] {first} [2] {other} [3]"
 
 
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before_it():
     text = "Alpha rose in 2020. [1] Progress on beta was slow. [2]"
     assert split_claims(text) == [("Alpha rose in 2020.", [1]), ("Progress on beta was slow.", [2])]
+
+
+def test_a_sentence_citing_two_passages_is_verified_in_parts():
+    text = "Alpha rose in 2020 [1], and beta stayed where it was [2]. Gamma fell [3]."
+    assert claims_with_parts(text) == [
+        ("Alpha rose in 2020, and beta stayed where it was.", [1, 2],
+         [("Alpha rose in 2020", [1]), ("and beta stayed where it was", [2])]),
+        ("Gamma fell.", [3], []),
+    ]
 
 
 def test_bracketed_numbers_in_a_document_are_not_mistaken_for_markers():

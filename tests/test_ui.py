@@ -48,6 +48,20 @@ def test_rendering_escapes_everything_from_documents():
     assert "<mark>The Quuxwidget &lt;img" in html and "Before *bold*" in html
 
 
+def test_removed_sentences_show_as_a_quiet_note_that_expands_to_the_reasons():
+    from assistant.records import SentenceVerdict
+
+    answer = evil_answer().model_copy(update={"verdicts": [
+        SentenceVerdict(sentence="Kept one.", verdict="kept", cited=[1], citations=[1]),
+        SentenceVerdict(sentence=f"Invented {EVIL}.", verdict="dropped", reason="1921 not in <the> passage", cited=[1]),
+        SentenceVerdict(sentence="Uncited.", verdict="dropped", reason="cites no passage"),
+    ]})
+    html = render_answer(answer, "t")
+    assert '<details class="removed-sentences"><summary>2 sentences removed: not supported by the documents' in html
+    assert "Invented &lt;img" in html and "1921 not in &lt;the&gt; passage" in html and "Kept one." not in html
+    assert "removed-sentences" not in render_answer(evil_answer(), "t"), "no note when nothing was removed"
+
+
 def test_abstention_renders_as_an_answer_not_an_error():
     answer = Answer(answer="The documents do not cover this.", abstained=True, reason="nothing <relevant>")
     html = render_answer(answer, "x")

@@ -133,9 +133,21 @@ def render_answer(answer: Answer, token: str) -> str:
         reason = f" ({html.escape(answer.reason)})" if answer.reason else ""
         return f'<span class="abstained">{text}{reason}</span>'
     if not answer.citations:
-        return text
+        return text + render_removed(answer)
     notes = "".join(render_note(c, answer.contexts, f"cite-{token}-{c.n}") for c in answer.citations)
-    return f'{text}\n\n<div class="cite-notes">{notes}</div>'
+    return f'{text}\n\n<div class="cite-notes">{notes}</div>{render_removed(answer)}'
+
+
+def render_removed(answer: Answer) -> str:
+    """A quiet, expandable note of the generated sentences verification removed, each with why."""
+    dropped = [v for v in answer.verdicts if v.verdict == "dropped"]
+    if not dropped:
+        return ""
+    items = "".join(f"<li>{html.escape(v.sentence)} <em>({html.escape(v.reason or 'not supported')})</em></li>"
+                    for v in dropped)
+    count = f"{len(dropped)} sentence{'s' if len(dropped) > 1 else ''}"
+    return (f'<details class="removed-sentences"><summary>{count} removed: not supported by the documents'
+            f"</summary><ul>{items}</ul></details>")
 
 
 def render_draft(text: str) -> str:

@@ -255,6 +255,9 @@ def evaluate(
         bool, typer.Option(help="Also sweep threshold, retrieval and chunking settings (one at a time).")
     ] = False,
     llm: Annotated[str | None, typer.Option(help="Answer backend for this run: extractive, openai, llamacpp.")] = None,
+    verification: Annotated[bool, typer.Option(help=(
+        "With a benchmark folder: measure citation verification instead, on each collection's verification.jsonl "
+        "(the real verifier, then end to end through the openai backend against a loopback server)."))] = False,
     data_dir: DataDir = None,
     collection: CollectionName = None,
 ) -> None:
@@ -265,6 +268,11 @@ def evaluate(
     from assistant import evaluation as ev
     from assistant.benchmark import is_benchmark
 
+    if is_benchmark(questions) and verification:
+        from assistant.interfaces.verification_command import evaluate_verification
+
+        evaluate_verification(questions, out_file, data_dir)
+        return
     if is_benchmark(questions):
         _evaluate_benchmark(questions, out_file, data_dir, llm)
         return

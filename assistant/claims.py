@@ -1,0 +1,243 @@
+"""What a generated sentence claims, compared with the passage text that should support it, without a model.
+
+- Values: numbers compared as values, whichever way they are written ("forty" = "40", "1,000" = "1000",
+  "18th" = "18"); dates by their parts, so "May 18", "18 May" and "2022-05-18" agree and "early April 2022"
+  holds "April 2022".
+- Names: capitalised words and code-like tokens (``--soft``, ``/etc/passwd``, ``git-reset``) compared folded,
+  without possessives or plural "s" ("F-16s" = "F-16", "Coşkun's" = "Coskun").
+- Polarity: a negation or an antonym on one side only ("did not", "failed" against "succeeded").
+
+The antonym pairs are general English, not drawn from any collection. Where an NLI model becomes
+available it can replace ``contradiction`` (same arguments, a reason or None).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.questions import MONTHS, STOPWORDS, fold, stem, words
+
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+             "ninth": 9, "tenth": 10, "twelfth": 12, "twentieth": 20}
+_COUNTED = [u for u in _UNITS if u != "one"]  # "one" is more often a pronoun ("one of them") than a count
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join([*_COUNTED, *_TENS, *_SCALES, "a dozen", "dozen"]) + r")(?:[-\s]+(?:"
+                          + "|".join([*_UNITS, *_TENS, *_SCALES, "and"]) + r"))*\b", re.IGNORECASE)
+_DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:\.\d+)*")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_CODE = re.compile(r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*|[\w.~-]*/[\w./~-]+|[a-z]\w*[._]\w[\w.-]*|[a-z]+-\d[\w.-]*)")
+_VERSION = re.compile(r"v\d[\d.]*", re.IGNORECASE)  # "v2.0": a number, compared as one
+WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_MONTH_ABBREVIATIONS = {m[:3]: m for m in [*MONTHS, *WEEKDAYS]}
+NEGATIONS = frozenset("""not no never neither nor none nothing nobody cannot can't don't doesn't didn't isn't aren't
+    wasn't weren't won't wouldn't shouldn't couldn't hasn't haven't hadn't without unable fails failed fail failing
+    refuses refused lacks lacked""".split())
+_ANTONYMS = [("succeed", "fail"), ("success", "failur"), ("increas", "decreas"), ("enabl", "disabl"),
+             ("allow", "forbid"), ("allow", "prevent"), ("permit", "forbid"), ("requir", "option"),
+             ("mandatori", "option"), ("befor", "after"), ("more", "less"), ("more", "fewer"),
+             ("higher", "lower"), ("larger", "smaller"), ("bigger", "smaller"), ("maximum", "minimum"),
+             ("add", "remov"), ("includ", "exclud"), ("accept", "reject"), ("start", "stop"), ("open", "close"),
+             ("true", "fals"), ("alway", "never"), ("first", "last"), ("abov", "below"), ("insid", "outsid"),
+             ("local", "remot"), ("improv", "worsen"), ("strengthen", "weaken"), ("agre", "disagre"),
+             ("same", "differ"), ("posit", "negat"), ("earli", "later"), ("older", "newer"), ("oldest", "newest"),
+             ("begin", "end"), ("ascend", "descend"), ("upper", "lower"), ("input", "output"), ("read", "write"),
+             ("encrypt", "decrypt"), ("compress", "decompress"), ("overwrit", "preserv"), ("keep", "discard"),
+             ("keep", "delet"), ("ignor", "respect"), ("visibl", "hidden"), ("public", "privat"),
+             ("synchron", "asynchron"), ("forward", "backward"), ("win", "lose"), ("rise", "fall"),
+             ("strong", "weak"), ("hard", "soft"), ("support", "oppos"), ("approv", "reject"), ("resolv", "fail")]
+ANTONYMS: dict[str, frozenset[str]] = {}
+for _a, _b in _ANTONYMS:
+    ANTONYMS[_a] = ANTONYMS.get(_a, frozenset()) | {_b}
+    ANTONYMS[_b] = ANTONYMS.get(_b, frozenset()) | {_a}
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The checkable content of a text: its values, names and content stems."""
+
+    numbers: frozenset[str]
+    months: frozenset[str]
+    names: frozenset[str]
+    stems: tuple[str, ...]
+
+
+@lru_cache(maxsize=8192)
+def claimed(text: str) -> Claimed:
+    folded = fold(text)
+    iso = [m.groups() for m in _ISO_DATE.finditer(folded)]
+    plain = _ISO_DATE.sub(" ", folded)
+    numbers = {_number(m.group(0)) for m in _DIGITS.finditer(plain)}
+    numbers |= {str(_word_value(m.group(0))) for m in _NUMBER_WORD.finditer(plain)}
+    numbers |= {str(int(p)) for y, mo, d in iso for p in (y, d)}
+    lowered = [w.lower().rstrip(".") for w in words(plain)]
+    months = {_MONTH_ABBREVIATIONS.get(w, w) for w in lowered
+              if w in MONTHS or w in WEEKDAYS or w in _MONTH_ABBREVIATIONS}
+    months |= {MONTHS[int(mo) - 1] for _, mo, _ in iso if 1 <= int(mo) <= 12}
+    months -= {"may"} if "May" not in plain and not iso else set()  # "may" the verb
+    numbers |= {str(v) for w, v in _ORDINALS.items()  # "third-largest"; "the first of May"
+                if any(t.startswith(w + "-") or (t == w and months) for t in lowered)}
+    return Claimed(frozenset(n for n in numbers if n), frozenset(months), frozenset(_names(plain)),
+                   tuple(dict.fromkeys(stem(w) for w in lowered if w not in STOPWORDS and not _is_number(w))))
+
+
+def _number(token: str) -> str:
+    token = token.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token) else token
+    return str(int(token)) if token.isdigit() else token
+
+
+def _is_number(word: str) -> bool:
+    return word.isdigit() or word in _UNITS or word in _TENS or word in _SCALES
+
+
+def _word_value(phrase: str) -> int:
+    """ "forty-two" -> 42, "two hundred" -> 200, "a dozen" -> 12."""
+    total = current = 0
+    for word in re.split(r"[-\s]+", phrase.lower()):
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "dozen":
+            current = (current or 1) * 12
+        elif word in _SCALES:
+            current = (current or 1) * _SCALES[word]
+            if _SCALES[word] >= 1000:
+                total, current = total + current, 0
+    return total + current
+
+
+def _names(folded: str) -> set[str]:
+    """Capitalised words past a sentence start and code-like tokens, without possessive or plural "s"."""
+    found = {_bare(m.group(0)) for m in _CODE.finditer(folded) if not _VERSION.fullmatch(m.group(0).strip(".,"))}
+    for i, match in enumerate(re.finditer(r"[^\W_]+(?:[-'’][^\W_]+)*", folded)):
+        word = match.group(0)
+        before = folded[: match.start()].rstrip()
+        starts_sentence = i == 0 or before.endswith((".", "!", "?", ":", "\n"))
+        if word[:1].isupper() and not starts_sentence and word.lower() not in STOPWORDS \
+                and word.lower() not in MONTHS and word.lower() not in WEEKDAYS and len(word) > 1:
+            parts = word.split("-")  # "Russia-reliant" names Russia; "F-16" and "Turkey-Syria" are names whole
+            named = [p for p in parts if p[:1].isupper() or p[:1].isdigit()]
+            found |= {_bare(word)} if len(named) == len(parts) else {_bare(p) for p in named}
+    return {n for n in found if n}
+
+
+def _bare(name: str) -> str:
+    name = re.sub(r"['’]s?$", "", name.strip(".,;:")).lower()
+    return name[:-1] if len(name) > 3 and name.endswith("s") and not name.endswith("ss") else name
+
+
+def missing_values(claim: str, support: str, context: str = "") -> list[str]:
+    """The claim's numbers and months that the support text does not hold (compared as values), and its names
+    that neither the support nor ``context`` (the passage around it, its title and section) holds."""
+    said, held = claimed(claim), claimed(support)
+    named = f"{support} {context}"
+    held = Claimed(held.numbers, held.months, held.names | claimed(named).names, held.stems)
+    support_words = {_bare(w) for w in words(fold(named))} | {stem(w.lower()) for w in words(fold(named))}
+    missing = sorted(said.numbers - held.numbers) + sorted(said.months - held.months)
+    for name in sorted(said.names - held.names):
+        parts = [p for p in re.split(r"[-/.]", name) if p]
+        if name not in support_words and not (len(parts) > 1 and all(_bare(p) in support_words for p in parts)):
+            missing.append(name)
+    return missing
+
+
+def contradiction(claim: str, support: str, close: Callable[[str, set[str]], bool] | None = None) -> str | None:
+    """Why the claim reverses its support text (a negation or antonym on one side only), or None.
+
+    A negation counts where it bears on what both sides say: the word it negates is on the other side too
+    (the same stem, or ``close`` to one of its words: "bring" and "brought").
+    """
+    claim_words = [w.lower() for w in words(claim)]
+    support_words = [w.lower() for w in words(support)]
+    claim_stems, support_stems = {stem(w) for w in claim_words}, {stem(w) for w in support_words}
+    negated_claim = _negations(claim_words, support_words, close) if not _hedged(support_words) else []
+    if negated_claim:
+        return f"negates the passage ({negated_claim[0]!r})"
+    negated_support = _negations(support_words, claim_words, close) if not _hedged(claim_words) else []
+    if negated_support:
+        return f"drops the passage's negation ({negated_support[0]!r})"
+    for word in claim_stems - support_stems:
+        opposite = ANTONYMS.get(word, frozenset()) & support_stems
+        if opposite:
+            return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
+    return None
+
+
+def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[str]], bool] | None) -> list[str]:
+    """The negations of ``tokens`` that the other side does not share: the negated word (the first content word
+    after the negation) is on the other side too (same stem, or ``close``), but not negated there. "is not
+    removed" bears on a claim about removing, not on one that only shares a later noun."""
+    other_stems = {stem(t) for t in others}
+    other_words = {t for t in others if t not in STOPWORDS}
+    negated_there = _negated_scope(others)
+    found = []
+    for token, negated in _negated_words(tokens):
+        if stem(negated) in negated_there:
+            continue
+        if stem(negated) in other_stems or (close and close(negated, other_words)):
+            found.append(token)
+    return found
+
+
+HEDGES = frozenset("rather instead unless except only omit omitted omits absent missing lack lacks neither nor "
+                   "otherwise".split())  # a negation said another way ("rather than", "if omitted")
+
+
+def _hedged(tokens: list[str]) -> bool:
+    """Does this side say "not" in some way (a negation, a negating prefix or a hedge), so that a negation on
+    the other side may be the same statement worded differently?"""
+    return any(t in NEGATIONS or t in HEDGES or t.endswith("n't") or _negated_by_prefix(t) for t in tokens)
+
+
+def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:
+    """(negation, the word it negates) pairs; a leading "No:"/"No," answer word negates nothing."""
+    pairs = []
+    for i, token in enumerate(tokens):
+        if token in NEGATIONS or token.endswith("n't"):
+            if i == 0 and token == "no":
+                continue
+            following = [t for t in tokens[i + 1 : i + 5] if t not in STOPWORDS and t not in NEGATIONS]
+            if following:
+                pairs.append((token, following[0]))
+        elif (negated := _negated_by_prefix(token)) is not None:
+            pairs.append((token, negated))
+    return pairs
+
+
+def _negated_scope(tokens: list[str]) -> set[str]:
+    """Stems of the few content words after each negation: what that side says is not so."""
+    scope: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token in NEGATIONS or token.endswith("n't"):
+            scope |= {stem(t) for t in tokens[i + 1 : i + 6] if t not in STOPWORDS}
+        elif (negated := _negated_by_prefix(token)) is not None:
+            scope.add(stem(negated))
+    return scope
+
+
+def _negated_by_prefix(word: str) -> str | None:
+    """ "unmodifiable" -> "modifiable", "non-empty" -> "empty": the word a negating prefix bears on."""
+    for prefix in ("non-", "non", "un"):
+        if word.startswith(prefix) and len(word) - len(prefix) >= 5:
+            return word[len(prefix):]
+    return None
+
+
+def content_words(text: str) -> list[tuple[str, str]]:
+    """(word, stem) of each distinct content word: not a stopword, a number or a month; a hyphenated word
+    by its parts ("Russia-reliant": "russia", "reliant")."""
+    seen: dict[str, str] = {}
+    for word in words(fold(text)):
+        lowered = word.lower()
+        for part in lowered.split("-"):
+            if part and part not in STOPWORDS and part not in MONTHS and not _is_number(part) \
+                    and not part.isdigit():
+                seen.setdefault(stem(part), part)
+    return [(w, s) for s, w in seen.items()]
