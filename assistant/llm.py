@@ -8,7 +8,7 @@ import importlib.util
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -32,6 +32,9 @@ class LLMConfig(BaseModel):
     api_key: SecretStr | None = Field(None, exclude=True, description="Key for the OpenAI-compatible server.")
     model_path: Path | None = Field(None, description="GGUF file (llamacpp backend); default: bundled SmolLM2.")
     passages: int = Field(4, ge=1, le=20, description="Best passages put in the model's prompt.")
+    role: Literal["answer", "lead"] = Field("answer", description=(
+        "answer: the model writes the answer from the passages; lead: it writes one short sentence from the "
+        "sentences the extractive answer chose, shown above those quotes (for small local models)."))
     max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
     temperature: float = Field(0.0, ge=0, le=2)
     timeout: float = Field(60, gt=0, description="Seconds to wait for the language model server.")

@@ -16,6 +16,7 @@ EXPECTED_VARIABLES = {
     "system": set(),
     "answer": {"passages", "question"},
     "condense": {"history", "question"},
+    "lead": {"evidence", "question"},
 }
 
 
@@ -28,6 +29,7 @@ class Prompts:
     system: str
     answer: PromptTemplate
     condense: PromptTemplate
+    lead: PromptTemplate  # the short answer a small model writes above the extractive quotes
 
 
 def load_prompts(folder: Path = PROMPTS_DIR) -> Prompts:
@@ -46,5 +48,6 @@ def load_prompts(folder: Path = PROMPTS_DIR) -> Prompts:
             )
         templates[name] = template
     return Prompts(
-        system=templates["system"].template.strip(), answer=templates["answer"], condense=templates["condense"]
+        system=templates["system"].template.strip(), answer=templates["answer"], condense=templates["condense"],
+        lead=templates["lead"],
     )

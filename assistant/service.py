@@ -9,7 +9,14 @@ from pathlib import Path
 
 from assistant.answering import extractive_answer, shown_text
 from assistant.errors import QuestionError
-from assistant.generative import answer_messages, condense_with_model, repeats, verified_answer
+from assistant.generative import (
+    answer_messages,
+    condense_with_model,
+    lead_answer,
+    lead_messages,
+    repeats,
+    verified_answer,
+)
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
 from assistant.llm import build_backend
 from assistant.off_topic import Thresholds
@@ -18,6 +25,7 @@ from assistant.questions import QuestionProfile, profile, standalone_question, s
 from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.verify import Verifier
 from store.collection import Collection
 from store.embeddings import Embedder
 from store.manifest import SourceEntry
@@ -45,6 +53,7 @@ class Assistant:
         self.load_budget = s.loading
         self.prompts = load_prompts()
         self.backend = build_backend(s.llm)
+        self.verifier = Verifier(self.embedder.query_vector, self.embedder.encode, s.verification)
 
     def ask(self, question: str, history: Sequence[Message | dict] = ()) -> Answer:
         """Answer from the documents, with citations; raises QuestionError for unusable questions."""
@@ -81,6 +90,9 @@ class Assistant:
                 yield TokenEvent(f"{shown_text(citation.quote)} [{citation.n}] ")
             yield AnswerEvent(extractive.model_copy(update={"timings": clock.timings}))
             return
+        if self.settings.llm.role == "lead":
+            yield from self._lead(standalone, extractive, hits, sentence_vectors, clock)
+            return
         chunks = [h.chunk for h in hits][: self.settings.llm.passages]
         text = ""
         for piece in self.backend.stream(answer_messages(self.prompts, standalone, chunks)):
@@ -90,11 +102,29 @@ class Assistant:
                 log.info("generation stopped: the model repeated itself")
                 break
         clock.done("generate")
-        generated, dropped = verified_answer(text, chunks, embed, sentence_vectors, self.backend.name)
+        generated, verdicts = verified_answer(text, chunks, self.verifier, sentence_vectors, self.backend.name)
         clock.done("verify")
-        final = generated or extractive.model_copy(update={"dropped_sentences": dropped})
+        dropped = sum(v.verdict == "dropped" for v in verdicts)
+        final = generated or extractive.model_copy(update={"dropped_sentences": dropped, "verdicts": verdicts})
         yield AnswerEvent(final.model_copy(update={"contexts": extractive.contexts, "standalone_question": standalone,
                                                    "timings": clock.timings}))
+
+    def _lead(self, question: str, extractive: Answer, hits, sentence_vectors, clock: _StageClock
+              ) -> Iterator[StreamEvent]:
+        """The constrained role: one short sentence from the chosen evidence, verified, above the quotes."""
+        by_id = {h.chunk.id: h.chunk for h in hits}
+        chunks = [by_id[c.chunk_id] for c in extractive.citations]
+        text = ""
+        for piece in self.backend.stream(lead_messages(self.prompts, question, extractive.citations)):
+            text += piece
+            yield TokenEvent(piece)
+            if "\n" in text.strip() or len(text) > 400:  # one sentence was asked for
+                break
+        clock.done("generate")
+        final = lead_answer(text.strip().split("\n")[0], extractive, chunks, self.verifier, sentence_vectors,
+                            self.backend.name)
+        clock.done("verify")
+        yield AnswerEvent(final.model_copy(update={"standalone_question": question, "timings": clock.timings}))
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""
