@@ -70,7 +70,7 @@ def test_citing_a_passage_that_does_not_support_the_sentence_is_caught(llm_assis
 def test_citing_a_passage_that_does_not_exist_is_moved_or_dropped(llm_assistant, fake_llm):
     """A true sentence with a citation out of range moves to the passage that supports it; the rest are dropped."""
     fake_llm.script = lambda m: (
-        "The mechanism was announced in early April 2022 [9]. Biden proposed it [42]. No citation here."
+        "The mechanism was announced in early April 2022 [9]. Putin proposed it to NATO [42]. No citation here."
     )
     answer = llm_assistant.ask(ANNOUNCED)
     assert answer.backend == "openai"
@@ -84,7 +84,7 @@ def test_citing_a_passage_that_does_not_exist_is_moved_or_dropped(llm_assistant,
 
 
 def test_nothing_survives_and_the_extractive_answer_stands_in_with_the_verdicts(llm_assistant, fake_llm):
-    fake_llm.script = lambda m: "Biden proposed it [42]. No citation here."
+    fake_llm.script = lambda m: "Putin proposed it to NATO [42]. No citation here."
     answer = llm_assistant.ask(ANNOUNCED)
     assert answer.backend == "extractive" and answer.dropped_sentences == 2
     assert [v.verdict for v in answer.verdicts] == ["dropped", "dropped"]
