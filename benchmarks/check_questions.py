@@ -47,10 +47,11 @@ def problems(folder: Path) -> list[str]:
     return found
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], check=None) -> int:
+    """Print every problem of each collection folder in ``argv`` (``check``: the function that finds them)."""
     failed = False
     for folder in map(Path, argv):
-        for problem in problems(folder):
+        for problem in (check or problems)(folder):
             failed = True
             print(f"{folder.name}: {problem}")
     return 1 if failed else 0

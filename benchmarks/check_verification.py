@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from check_questions import collection_paths
+from check_questions import collection_paths, main
 
 from assistant.evaluation import normalize
 from assistant.verification_set import FAITHFUL_KINDS, WRONG_KINDS, load_claims
@@ -37,14 +37,5 @@ def problems(folder: Path) -> list[str]:
     return found
 
 
-def main(argv: list[str]) -> int:
-    failed = False
-    for folder in map(Path, argv):
-        for problem in problems(folder):
-            failed = True
-            print(f"{folder.name}: {problem}")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], problems))
