@@ -150,10 +150,13 @@ class WordVectors:
 
     encode: Callable[[Sequence[str]], np.ndarray]
     known: dict[str, np.ndarray] = field(default_factory=dict)
+    limit: int = 20_000  # words kept (~30 MB); a long-running server starts over past it
 
     def __call__(self, wanted: Sequence[str]) -> np.ndarray:
         new = [w for w in dict.fromkeys(wanted) if w not in self.known]
         if new:
+            if len(self.known) + len(new) > self.limit:
+                self.known.clear()
             self.known.update(zip(new, self.encode(new), strict=True))
         return np.stack([self.known[w] for w in wanted]) if wanted else np.zeros((0, 1), dtype=np.float32)
 
