@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from assistant.answering import extractive_answer, shown_text
 from assistant.errors import QuestionError
@@ -29,6 +31,7 @@ from assistant.verify import Verifier
 from store.collection import Collection
 from store.embeddings import Embedder
 from store.manifest import SourceEntry
+from store.records import Hit
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,8 @@ class Assistant:
         yield AnswerEvent(final.model_copy(update={"contexts": extractive.contexts, "standalone_question": standalone,
                                                    "timings": clock.timings}))
 
-    def _lead(self, question: str, extractive: Answer, hits, sentence_vectors, clock: _StageClock
-              ) -> Iterator[StreamEvent]:
+    def _lead(self, question: str, extractive: Answer, hits: Sequence[Hit], sentence_vectors: Mapping[str, np.ndarray],
+              clock: _StageClock) -> Iterator[StreamEvent]:
         """The constrained role: one short sentence from the chosen evidence, verified, above the quotes."""
         by_id = {h.chunk.id: h.chunk for h in hits}
         chunks = [by_id[c.chunk_id] for c in extractive.citations]
