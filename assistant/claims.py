@@ -193,14 +193,18 @@ HEDGES = frozenset("rather instead unless except only omit omitted omits absent 
 def _hedged(tokens: list[str]) -> bool:
     """Does this side say "not" in some way (a negation, a negating prefix or a hedge), so that a negation on
     the other side may be the same statement worded differently?"""
-    return any(t in NEGATIONS or t in HEDGES or t.endswith("n't") or _negated_by_prefix(t) for t in tokens)
+    return any(is_negation(t) or t in HEDGES or _negated_by_prefix(t) for t in tokens)
+
+
+def is_negation(token: str) -> bool:
+    return token in NEGATIONS or token.endswith("n't")
 
 
 def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:
     """(negation, the word it negates) pairs; a leading "No:"/"No," answer word negates nothing."""
     pairs = []
     for i, token in enumerate(tokens):
-        if token in NEGATIONS or token.endswith("n't"):
+        if is_negation(token):
             if i == 0 and token == "no":
                 continue
             following = [t for t in tokens[i + 1 : i + 5] if t not in STOPWORDS and t not in NEGATIONS]
@@ -215,7 +219,7 @@ def _negated_scope(tokens: list[str]) -> set[str]:
     """Stems of the few content words after each negation: what that side says is not so."""
     scope: set[str] = set()
     for i, token in enumerate(tokens):
-        if token in NEGATIONS or token.endswith("n't"):
+        if is_negation(token):
             scope |= {stem(t) for t in tokens[i + 1 : i + 6] if t not in STOPWORDS}
         elif (negated := _negated_by_prefix(token)) is not None:
             scope.add(stem(negated))

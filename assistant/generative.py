@@ -74,10 +74,12 @@ def verified_answer(
     return answer, verdicts
 
 
-def _number(judgements: Sequence[Judgement]) -> tuple[list[Citation], list[str], list[SentenceVerdict]]:
-    """One citation per distinct quote, numbered in order of first use; the verdict on every sentence."""
-    numbers: dict[tuple[str, int], int] = {}
-    citations: list[Citation] = []
+def _number(judgements: Sequence[Judgement], existing: Sequence[Citation] = ()
+            ) -> tuple[list[Citation], list[str], list[SentenceVerdict]]:
+    """One citation per distinct quote, numbered in order of first use after the ``existing`` ones (which a quote
+    already among them reuses); the text of each kept sentence; the verdict on every sentence."""
+    numbers: dict[tuple[str, int], int] = {(c.source, c.start): c.n for c in existing}
+    citations: list[Citation] = list(existing)
     parts: list[str] = []
     verdicts: list[SentenceVerdict] = []
     for j in judgements:
@@ -113,22 +115,12 @@ def lead_answer(text: str, extractive: Answer, chunks: Sequence[Chunk], verifier
         return extractive
     verification = verifier.verify(text, chunks, sentence_vectors)
     judgements = verification.judgements[:1]  # one sentence was asked for; the rest is not shown
-    _, _, verdicts = _number(judgements)
-    if not judgements or judgements[0].verdict == "dropped":
+    citations, parts, verdicts = _number(judgements, extractive.citations)
+    if not parts:
         return extractive.model_copy(update={"verdicts": verdicts, "dropped_sentences": len(verdicts)})
-    citations = list(extractive.citations)
-    numbers = {(c.source, c.start): c.n for c in citations}
-    used = []
-    for q in judgements[0].quotes:
-        if (q.chunk.source, q.start) not in numbers:
-            numbers[(q.chunk.source, q.start)] = len(citations) + 1
-            citations.append(Citation.of_chunk(len(citations) + 1, q.chunk, q.start, q.end, q.text))
-        used.append(numbers[(q.chunk.source, q.start)])
-    lead = judgements[0].text if judgements[0].text.endswith((".", "!", "?")) else judgements[0].text + "."
-    verdict = verdicts[0].model_copy(update={"citations": used})
     return extractive.model_copy(update={
-        "answer": f"{lead}{''.join(f' [{n}]' for n in used)}\n\n{extractive.answer}", "citations": citations,
-        "backend": backend_name, "verdicts": [verdict], "dropped_sentences": 0})
+        "answer": f"{parts[0]}\n\n{extractive.answer}", "citations": citations, "backend": backend_name,
+        "verdicts": verdicts, "dropped_sentences": 0})
 
 
 def condense_with_model(

@@ -92,17 +92,27 @@ class CollectionClaims:
         self.normalized = [normalize(c.text) for c in self.chunks]
         self.passages: dict[str, list[Chunk]] = {}
 
-    def holders(self, needle: str) -> set[str]:
-        """The ids of every chunk holding ``needle`` (overlapping chunks repeat text)."""
+    def holders(self, needle: str) -> list[Chunk]:
+        """Every chunk holding ``needle`` (overlapping chunks repeat text), in document order."""
         wanted = normalize(needle)
-        return {c.id for c, text in zip(self.chunks, self.normalized, strict=True) if wanted in text}
+        return [c for c, text in zip(self.chunks, self.normalized, strict=True) if wanted in text]
 
     def holder(self, needle: str) -> Chunk:
-        wanted = normalize(needle)
-        for chunk, text in zip(self.chunks, self.normalized, strict=True):
-            if wanted in text:
-                return chunk
-        raise ValueError(f"{self.name}: cited text is in no chunk: {needle!r}")
+        found = self.holders(needle)
+        if not found:
+            raise ValueError(f"{self.name}: cited text is in no chunk: {needle!r}")
+        return found[0]
+
+    def supporting(self, row: ClaimRow) -> set[str]:
+        """The ids of the chunks that hold a wrong-citation row's fact (its ``supported_by``)."""
+        return {c.id for needle in row.supported_by for c in self.holders(needle)}
+
+    def prepared(self, row: ClaimRow) -> tuple[str, list[Chunk], dict]:
+        """The row's sentence renumbered to the passages the model would see, those passages, and their
+        sentence vectors: what the verifier is given."""
+        shown = self.shown(row)
+        text = renumbered(row.answer, row.cites, [c.text for c in shown]) or row.answer
+        return text, shown, self.bot.collection.sentence_vectors(shown)
 
     def shown(self, row: ClaimRow) -> list[Chunk]:
         """The passages the model would see: the retrieved ones, with every cited one put in if missing."""
@@ -155,12 +165,9 @@ def run_direct(claims: CollectionClaims, fit: SupportFit | None = None) -> list[
         verifier.word_vectors = claims.bot.verifier.word_vectors  # the same words: encode them once
     outcomes = []
     for row in claims.rows:
-        shown = claims.shown(row)
-        text = renumbered(row.answer, row.cites, [c.text for c in shown])
-        vectors = claims.bot.collection.sentence_vectors(shown)
-        judgements = verifier.verify(text or row.answer, shown, vectors).judgements
-        right = set().union(*(claims.holders(n) for n in row.supported_by))
-        outcomes.append(outcome_of(claims.name, row, judgements, lambda j: {q.chunk.id for q in j.quotes}, right))
+        judgements = verifier.verify(*claims.prepared(row)).judgements
+        outcomes.append(outcome_of(claims.name, row, judgements, lambda j: {q.chunk.id for q in j.quotes},
+                                   claims.supporting(row)))
     return outcomes
 
 
@@ -184,9 +191,8 @@ def run_end_to_end(claims: CollectionClaims) -> list[ClaimOutcome]:
                 outcomes.append(ClaimOutcome(claims.name, row.id, row.kind, False, "not shown"))
                 continue
             by_n = {c.n: c.chunk_id for c in answer.citations}
-            right = set().union(*(claims.holders(n) for n in row.supported_by))
             outcomes.append(outcome_of(claims.name, row, answer.verdicts,
-                                       lambda v, by_n=by_n: {by_n[n] for n in v.citations}, right))
+                                       lambda v, by_n=by_n: {by_n[n] for n in v.citations}, claims.supporting(row)))
     return outcomes
 
 

@@ -234,13 +234,13 @@ class Verifier:
         if not ranked:
             return "the cited passage does not support it"
         wanted = content_words(claim)
-        window = _window(claim, wanted, ranked, self.config.window, self.config.window_floor)
+        window = _window(wanted, ranked, self.config.window, self.config.window_floor)
         support = " ".join(q.text for q in window)
         around = " ".join(f"{c.title} {c.section}" for c in chunks)  # names may live in the heading
         absent = _absent(wanted, support)
         unmatched = self._unmatched(absent, support)
         return window, Measured(
-            cosine=ranked[0][0], words=len(wanted), absent=absent, unmatched=unmatched,
+            words=len(wanted), unmatched=unmatched,
             worst_clause=_worst_clause(claim, set(unmatched)),
             held=self._held(claim, support),
             missing=missing_values(claim, support, around),
@@ -257,29 +257,27 @@ class Verifier:
 
     def _close(self, word: str, others: set[str]) -> bool:
         """Is ``word`` close to one of ``others`` (word vectors), as "purchase" is to "buy"?"""
-        pool = sorted(others)
-        return bool(pool) and float((self.word_vectors(pool) @ self.word_vectors([word])[0]).max()) >= \
-            self.config.word_match
+        return bool(others) and self._closeness([word], sorted(others))[0] >= self.config.word_match
 
     def _unmatched(self, absent: Sequence[str], support: str) -> list[str]:
         """Of the claim's content words absent from the support, those not close to one of its words either."""
-        if not absent:
-            return []
         pool = [w for w, _ in content_words(support)]
-        if not pool:
+        if not absent or not pool:
             return list(absent)
-        closeness = self.word_vectors(absent) @ self.word_vectors(pool).T
-        return [w for w, best in zip(absent, closeness.max(axis=1), strict=True) if best < self.config.word_match]
+        closeness = self._closeness(absent, pool)
+        return [w for w, best in zip(absent, closeness, strict=True) if best < self.config.word_match]
+
+    def _closeness(self, words: Sequence[str], pool: Sequence[str]) -> np.ndarray:
+        """For each of ``words``, its cosine with the closest word of ``pool``."""
+        return (self.word_vectors(words) @ self.word_vectors(pool).T).max(axis=1)
 
 
 @dataclass(frozen=True, slots=True)
 class Measured:
     """How well a support window holds a claim: what verification decides on."""
 
-    cosine: float  # of the claim and its closest support sentence
     words: int  # content words of the claim
-    absent: list[str]  # its content words not in the support
-    unmatched: list[str]  # of those, the ones close to no support word either
+    unmatched: list[str]  # its content words neither in the support nor close to one of its words
     worst_clause: float  # the largest share of unmatched words in one clause of the claim
     held: tuple[float, float]  # cosines of the claim and of its least supported clause with the support text
     missing: list[str]  # numbers, dates and names not in the support
@@ -361,8 +359,8 @@ def _ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],
     return ranked
 
 
-def _window(claim: str, wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quote]],
-            size: int, floor: float) -> list[Quote]:
+def _window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quote]], size: int,
+            floor: float) -> list[Quote]:
     """The closest sentence of each cited passage, joined by those of the next closest (at least ``floor`` close to
     the claim) that hold more of its words. Values are not a reason to join a sentence: a number or name found
     in some other sentence does not make the claim's one right."""

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from assistant.benchmark import find_collections
 from assistant.settings import Settings
-from assistant.verification_bench import CollectionClaims, fit_score, passed_share, renumbered, run_direct
+from assistant.verification_bench import CollectionClaims, fit_score, passed_share, run_direct
 from assistant.verification_set import FAITHFUL_KINDS, WRONG_KINDS
 from assistant.verify import FEATURES, SupportFit, split_claims
 
@@ -36,9 +36,8 @@ def training_rows(claims: CollectionClaims) -> list[tuple[list[float], int, str]
     for row in claims.rows:
         if row.kind == "no_citation":
             continue
-        shown = claims.shown(row)
-        vectors = claims.bot.collection.sentence_vectors(shown)
-        for claim, numbers in split_claims(renumbered(row.answer, row.cites, [c.text for c in shown]) or ""):
+        text, shown, vectors = claims.prepared(row)
+        for claim, numbers in split_claims(text):
             cited = [shown[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(shown)]
             found = verifier.measure(claim, verifier.embed(claim), cited, vectors)
             if isinstance(found, tuple) and not found[1].missing and not found[1].reversal:
@@ -46,9 +45,9 @@ def training_rows(claims: CollectionClaims) -> list[tuple[list[float], int, str]
     return rows
 
 
-def fit(rows: list[tuple[list[float], int, str]], wrong_total: int) -> SupportFit:
+def fit(rows: list[tuple[list[float], int, str]], wrong_total: int, wrong_dropped: float | None) -> SupportFit:
     """The regression on ``rows`` and its threshold; ``wrong_total`` counts the wrong rows the hard checks
-    already drop too, so the 95 % is of all wrong rows."""
+    already drop too, so the 95 % is of all wrong rows; ``wrong_dropped`` None: the balanced rule."""
     x = np.array([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -56,17 +55,17 @@ def fit(rows: list[tuple[list[float], int, str]], wrong_total: int) -> SupportFi
     coef = model.coef_[0] / scale
     intercept = float(model.intercept_[0] - (model.coef_[0] * mean / scale).sum())
     scores = 1 / (1 + np.exp(-(x @ coef + intercept)))
-    threshold = _threshold(scores, y, wrong_total)
+    threshold = _threshold(scores, y, wrong_total, wrong_dropped)
     return SupportFit(tuple(float(c) for c in coef), intercept, threshold)
 
 
-def _threshold(scores: np.ndarray, y: np.ndarray, wrong_total: int) -> float:
+def _threshold(scores: np.ndarray, y: np.ndarray, wrong_total: int, wrong_dropped: float | None) -> float:
     caught_by_rules = wrong_total - int((y == 0).sum())
     best, best_balanced = 0.5, -1.0
     for t in [*sorted(set(np.round(scores, 4))), 1.0]:
         kept = (scores[y == 1] >= t).mean() if (y == 1).any() else 0.0
         dropped = (caught_by_rules + (scores[y == 0] < t).sum()) / max(wrong_total, 1)
-        if WRONG_DROPPED and dropped >= WRONG_DROPPED:
+        if wrong_dropped is not None and dropped >= wrong_dropped:
             return float(t)
         if (kept + dropped) / 2 > best_balanced:
             best, best_balanced = float(t), (kept + dropped) / 2
@@ -80,8 +79,7 @@ def main() -> None:
     parser.add_argument("--balanced", action="store_true", help="choose the threshold for the best balanced "
                         "accuracy instead of the lowest that drops 95 % of the wrong rows")
     args = parser.parse_args()
-    global WRONG_DROPPED
-    WRONG_DROPPED = 0.0 if args.balanced else WRONG_DROPPED
+    rule = None if args.balanced else WRONG_DROPPED
     settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     claims, embedder = [], None
     for collection in find_collections(BENCHMARKS):
@@ -93,11 +91,11 @@ def main() -> None:
     print("| held out | faithful kept | wrong dropped | worst kind |\n|---|---|---|---|", flush=True)
     for held in claims:
         others = [n for n in rows if n != held.name]
-        fold = fit([r for n in others for r in rows[n]], sum(wrong[n] for n in others))
+        fold = fit([r for n in others for r in rows[n]], sum(wrong[n] for n in others), rule)
         outcomes = run_direct(held, fold)
         print(f"| {held.name} | {passed_share(outcomes, FAITHFUL_KINDS):.2f} | "
               f"{passed_share(outcomes, WRONG_KINDS):.2f} | {fit_score(outcomes)[0]:.2f} |", flush=True)
-    final = fit([r for n in rows for r in rows[n]], sum(wrong.values()))
+    final = fit([r for n in rows for r in rows[n]], sum(wrong.values()), rule)
     print("coefficients:", dict(zip(FEATURES, (round(c, 3) for c in final.coef), strict=True)), flush=True)
     everything = [o for c in claims for o in run_direct(c, final)]
     print(f"| (fitted on all) | {passed_share(everything, FAITHFUL_KINDS):.2f} | "

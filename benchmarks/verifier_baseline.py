@@ -16,7 +16,7 @@ from pathlib import Path
 
 from assistant.benchmark import find_collections
 from assistant.settings import Settings
-from assistant.verification_bench import CollectionClaims, VerificationReport, outcome_of, renumbered
+from assistant.verification_bench import CollectionClaims, VerificationReport, outcome_of
 from assistant.verify import Judgement
 
 BENCHMARKS = Path(__file__).resolve().parent
@@ -46,9 +46,8 @@ def main() -> None:
         claims = CollectionClaims(collection, settings, embedder)
         embedder = claims.bot.embedder
         for row in claims.rows:
-            shown = claims.shown(row)
-            text = renumbered(row.answer, row.cites, [c.text for c in shown]) or row.answer
-            result = old.verify(text, shown, embedder.query_vector, claims.bot.collection.sentence_vectors(shown))
+            text, shown, vectors = claims.prepared(row)
+            result = old.verify(text, shown, embedder.query_vector, vectors)
             judged = [Judgement(k.text, (), "kept") for k in result.kept]
             judged += [Judgement(t, (), "dropped", why) for t, why in result.dropped]
             report.direct.append(outcome_of(claims.name, row, judged, lambda j: set(), set()))
