@@ -1,6 +1,8 @@
 """Prompt templates live in the ``prompts`` package as files; their variables are checked when the app starts.
 
-They are package data, read through importlib.resources, so an installed wheel has them too.
+They are package data, read through importlib.resources, so an installed wheel has them too. langchain's
+prompts (and the tracers they pull in) load only when a language model is configured: the extractive
+answerer needs no prompt, and a cold CLI call would pay most of a second for them.
 """
 
 from __future__ import annotations
@@ -8,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langchain_core.prompts import PromptTemplate
+if TYPE_CHECKING:
+    from langchain_core.prompts import PromptTemplate
 
 PROMPTS_DIR = Path(str(files("prompts")))
 EXPECTED_VARIABLES = {
@@ -33,6 +37,8 @@ class Prompts:
 
 
 def load_prompts(folder: Path = PROMPTS_DIR) -> Prompts:
+    from langchain_core.prompts import PromptTemplate
+
     templates = {}
     for name, expected in EXPECTED_VARIABLES.items():
         path = folder / f"{name}.txt"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field
 
 from store.fusion import reciprocal_rank_fusion
 from store.protocol import SearchableStore
 from store.records import Hit
+
+if TYPE_CHECKING:
+    from assistant.langchain_retriever import LangchainHybridRetriever
 
 
 class RetrievalConfig(BaseModel):
@@ -69,23 +70,8 @@ class HybridRetriever:
         return cap_per_section(fused, c.per_section, c.k + len(more_queries))
 
     def as_langchain(self) -> LangchainHybridRetriever:
+        """This retriever as a langchain ``BaseRetriever``; langchain's runnables load only here (they cost a
+        cold CLI call most of a second)."""
+        from assistant.langchain_retriever import LangchainHybridRetriever
+
         return LangchainHybridRetriever(hybrid=self)
-
-
-class LangchainHybridRetriever(BaseRetriever):
-    """The hybrid retriever as a langchain ``BaseRetriever`` (for chains and agents)."""
-
-    hybrid: HybridRetriever
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[LCDocument]:
-        return [
-            LCDocument(
-                page_content=h.chunk.text, id=h.chunk.id,
-                metadata={"source": h.chunk.source, "title": h.chunk.title, "section": h.chunk.section,
-                          "start": h.chunk.start, "end": h.chunk.end, "score": h.score, "rank": h.rank},
-            )
-            for h in self.hybrid.retrieve(query)
-        ]

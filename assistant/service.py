@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from assistant.generative import (
 from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, ingest_paths
 from assistant.llm import build_backend
 from assistant.off_topic import Thresholds
-from assistant.prompts import load_prompts
+from assistant.prompts import Prompts, load_prompts
 from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
 from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
@@ -45,18 +46,22 @@ class Assistant:
         if embedder is not None and embedder.backend != s.embedding_backend:
             raise ValueError(f"the embedder runs the {embedder.backend!r} backend, the settings say "
                              f"{s.embedding_backend!r}")
-        self.embedder = embedder or Embedder(
-            s.model_path, backend=s.embedding_backend, cache_dir=s.model_cache or s.data_dir / "models"
-        )
+        self.embedder = embedder or Embedder(s.model_path, backend=s.embedding_backend, cache_dir=s.model_cache)
         self.collection = Collection(s.data_dir, self.embedder, s.chroma_url, chroma_prefix=s.chroma_prefix)
         self.retriever = HybridRetriever(self.collection, s.retrieval)
         self.policy = s.answering
         self.thresholds = Thresholds(s.data_dir)  # the collection's own off-topic threshold (assistant/off_topic.py)
         self.chunking = s.chunking
         self.load_budget = s.loading
-        self.prompts = load_prompts()
         self.backend = build_backend(s.llm)
+        if self.backend is not None:
+            self.prompts  # noqa: B018  (read now: a broken prompt file fails at start, not in an answer)
         self.verifier = Verifier(self.embedder.query_vector, self.embedder.encode, s.verification)
+
+    @cached_property
+    def prompts(self) -> Prompts:
+        """The prompt templates; only a language model needs them."""
+        return load_prompts()
 
     def ask(self, question: str, history: Sequence[Message | dict] = ()) -> Answer:
         """Answer from the documents, with citations; raises QuestionError for unusable questions."""

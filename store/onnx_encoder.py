@@ -8,17 +8,22 @@ onnxruntime versions and the export recipe: a new model or library version expor
 written to a temporary name and renamed, so a crash never leaves a half-written model behind, and a file
 lock keeps two processes starting together from exporting twice.
 
-``OnnxEncoder`` tokenizes with the model folder's own tokenizer (max_seq_length and truncation as the
-SentenceTransformer), runs the graph, then mean-pools over the attention mask and L2-normalizes, which is
-what the model's Transformer -> Pooling(mean) -> Normalize pipeline does.
+``OnnxEncoder`` tokenizes with the model folder's own ``tokenizer.json`` through the ``tokenizers``
+library directly (max_seq_length and truncation as the SentenceTransformer: the same ids and offsets as
+the transformers fast tokenizer, which wraps the same file), runs the graph, then mean-pools over the
+attention mask and L2-normalizes, which is what the model's Transformer -> Pooling(mean) -> Normalize
+pipeline does. Loading an exported model imports neither torch nor transformers (only the export does):
+that is what makes a cold ``assistant ask`` fast.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -85,15 +90,48 @@ def _weights_file(model_dir: Path) -> Path:
     raise ModelLoadError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
 
 
-def fingerprint(model_dir: Path) -> dict:
-    """What the exported graph depends on; its hash names the cache folder."""
-    import onnx
-    import onnxruntime
-    import torch
+def _weights_sha256(weights: Path, cache_dir: Path) -> str:
+    """The weights' hash, remembered in ``cache_dir`` per (path, size, mtime): hashing 90 MB on every start
+    would cost a cold CLI call a sixth of a second."""
+    stat = weights.stat()
+    memo_key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    memo_file = cache_dir / "weights-sha256.json"
+    try:
+        memo = json.loads(memo_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if memo_key not in memo:
+        memo[memo_key] = _sha256(weights)
+        try:
+            _write_json(memo_file, memo)
+        except OSError:  # a read-only cache still works, it just hashes every time
+            log.debug("cannot write %s", memo_file)
+    return memo[memo_key]
 
-    return {"version": EXPORT_VERSION, "opset": OPSET, "weights_sha256": _sha256(_weights_file(model_dir)),
-            "config_sha256": _sha256(model_dir / "config.json"), "torch": torch.__version__,
-            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+def fingerprint(model_dir: Path, cache_dir: Path) -> dict:
+    """What the exported graph depends on; its hash names the cache folder. Package versions are read from
+    their metadata: importing torch to ask its version would cost seconds on every start."""
+    return {"version": EXPORT_VERSION, "opset": OPSET,
+            "weights_sha256": _weights_sha256(_weights_file(model_dir), cache_dir),
+            "config_sha256": _sha256(model_dir / "config.json"), "torch": _version("torch"),
+            "onnx": _version("onnx"), "onnxruntime": _version("onnxruntime")}
+
+
+def _installed(module: str) -> bool:
+    """Importable, without importing it (onnx takes a while and only the export needs it)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
 
 
 def _key(value: dict, length: int) -> str:
@@ -187,14 +225,13 @@ def onnx_files(model_dir: Path, cache_dir: Path, int8_recipe: dict | None = None
     """
     from filelock import FileLock, Timeout
 
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export and quantize_dynamic need it)
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
+    missing = [name for name in ("onnx", "onnxruntime") if not _installed(name)]
+    if missing:  # onnx: torch.onnx.export and quantize_dynamic need it
         raise ModelLoadError(f"the ONNX embedding backends need the onnx and onnxruntime packages "
-                             f"(pip install onnx==1.23.2 onnxruntime==1.32.0): {exc}") from exc
+                             f"(pip install onnx==1.23.2 onnxruntime==1.32.0): {', '.join(missing)} missing")
     try:
-        want = fingerprint(model_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        want = fingerprint(model_dir, cache_dir)
         folder = cache_dir / _key(want, 16)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -230,6 +267,28 @@ def onnx_files(model_dir: Path, cache_dir: Path, int8_recipe: dict | None = None
 # ---------------------------------------------------------------------------- the encoder
 
 
+def load_tokenizer(model_dir: Path, max_length: int):
+    """The model folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` set up as sentence-transformers
+    calls it: truncated to ``max_length``, padded to the longest text of a batch (the file's own settings,
+    fixed padding to 128 for this model, are replaced)."""
+    from tokenizers import Tokenizer
+
+    path = model_dir / "tokenizer.json"
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+        special = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise ModelLoadError(f"the ONNX backends need the model's fast tokenizer ({path}): {exc}") from exc
+    pad_token = special.get("pad_token") or "[PAD]"
+    pad_token = pad_token.get("content", "[PAD]") if isinstance(pad_token, dict) else pad_token
+    pad_id = tokenizer.token_to_id(pad_token)
+    if pad_id is None:
+        raise ModelLoadError(f"the tokenizer in {model_dir} has no padding token {pad_token!r}")
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer
+
+
 class OnnxEncoder:
     """Tokenize -> onnxruntime -> mean pooling over the mask -> L2 normalize, like the SentenceTransformer.
 
@@ -238,7 +297,6 @@ class OnnxEncoder:
 
     def __init__(self, path: Path, model_dir: Path, max_seq_length: int, threads: int, dimension: int = 0) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -252,10 +310,7 @@ class OnnxEncoder:
         except Exception as exc:
             raise ModelLoadError(f"cannot load the ONNX model {path} ({type(exc).__name__}: {exc}); "
                                  "delete it to export it again") from exc
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        if not self.tokenizer.is_fast:
-            raise ModelLoadError(f"the ONNX backends need a fast tokenizer (offsets); {model_dir} has none")
-        self.tokenizer.model_max_length = max_seq_length
+        self.tokenizer = load_tokenizer(model_dir, max_seq_length)
         self.max_seq_length = max_seq_length
         self.path = path
         self.wanted = {i.name for i in self.session.get_inputs()}
@@ -268,13 +323,13 @@ class OnnxEncoder:
 
     def _run(self, texts: list[str], offsets: bool = False):
         """(token embeddings, attention mask, offsets or None) of one padded batch."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length,
-                             return_tensors="np", return_offsets_mapping=offsets)
-        feed = {k: enc[k].astype(np.int64) for k in INPUTS if k in self.wanted and k in enc}
-        if "token_type_ids" in self.wanted and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        encodings = self.tokenizer.encode_batch(texts)
+        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        feed = {name: np.asarray(columns[name], dtype=np.int64) for name in INPUTS if name in self.wanted}
         tokens = self.session.run(["last_hidden_state"], feed)[0]
-        return tokens, enc["attention_mask"], enc["offset_mapping"] if offsets else None
+        mask = np.asarray(columns["attention_mask"], dtype=np.int64)
+        return tokens, mask, np.asarray([e.offsets for e in encodings]) if offsets else None
 
     def _batches(self, texts: Sequence[str], batch_size: int, offsets: bool) -> Iterator[tuple]:
         """Length-sorted batches, as sentence-transformers makes them: (input indices, tokens, mask, offsets)."""
@@ -312,9 +367,7 @@ def load_encoder(model_dir: Path, cache_dir: Path, int8: bool, threads: int | No
     config = pooling_config(model_dir)
     files = onnx_files(model_dir, cache_dir, INT8_RECIPE if int8 else None)
     if threads is None:
-        import torch
-
-        threads = torch.get_num_threads()
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     path = files.int8 if int8 else files.fp32
     assert path is not None
     return OnnxEncoder(path, model_dir, config["max_seq_length"], threads, config["dimension"])

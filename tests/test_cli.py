@@ -1,6 +1,6 @@
 """The `assistant` command, run as a real subprocess on the test's own data dir (marked slow).
 
-Each call pays ~10 s of imports and model loading, so each test batches several checks. The printed
+Each call pays 1-2 s of imports and model loading (ONNX default), so each test batches several checks. The printed
 (human) answer and error output are checked in-process at the end.
 """
 
@@ -205,3 +205,34 @@ def test_error_messages_print_paths_with_brackets_verbatim(name: str):
     with cli_module.err.capture() as captured:
         cli_module._fail(message, 2)
     assert message in captured.get()
+
+
+COLD_ASK = """
+import sys
+from assistant.interfaces.cli import main
+sys.argv = ["assistant", "ask", "--json", {question!r}]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+heavy = {heavy!r}
+print("IMPORTED", *[m for m in heavy if m in sys.modules], file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_ask_imports_only_what_it_needs(data_dir: Path):
+    """The quick-look-up path loads no web framework, no model runtime but ONNX Runtime, and none of
+    langchain's runnables (bench/cold_start.py times it: about a quarter of the bare model process)."""
+    heavy = ("torch", "transformers", "sentence_transformers", "gradio", "fastapi", "uvicorn",
+             "langchain_core.runnables", "langchain_openai", "llama_cpp", "matplotlib")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_DATA_DIR": str(data_dir), "ANONYMIZED_TELEMETRY": "False"}
+    env.pop("ASSISTANT_EMBEDDING_BACKEND", None)
+    code = COLD_ASK.format(question=QUESTION, heavy=heavy)
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = Answer.model_validate_json(done.stdout)
+    assert answer.citations and not answer.abstained  # the bundled collection, ingested on this first call
+    imported = next(line for line in done.stderr.splitlines() if line.startswith("IMPORTED")).split()[1:]
+    assert imported == []

@@ -1,7 +1,9 @@
-"""ONNX embedding backends (store/onnx_encoder.py): vectors, the export cache, and the store's backend guard.
+"""Embedding backends (store/onnx_encoder.py, store/encoders.py): vectors, the export cache, the tokenizer,
+what a cold start imports, and the store's backend guard.
 
-The ONNX files are exported once into a module-scoped cache shared by these tests (``model_cache``), not
-into each test's data dir; the export (~5 s) and its imports make every test using it slow.
+The session's ``embedder`` is the default (onnx, exported into the per-user cache); ``torch_embedder`` is the
+sentence-transformers reference. The int8 files are exported once into a module-scoped cache
+(``model_cache``); the export (~5 s) and its imports make every test using it slow.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from ingest.chunking import chunk_document
 from ingest.loaders import load
 from store import onnx_encoder
 from store.chroma_index import BACKEND_KEY, CHUNKS, SENTENCES, EmbeddingMismatchError, embedding_input
-from store.embeddings import Embedder, ModelLoadError, family_of
+from store.embeddings import (
+    DEFAULT_BACKEND,
+    Embedder,
+    ModelLoadError,
+    bundled_model_path,
+    default_model_cache,
+    family_of,
+)
 from store.encoders import Encoder, TorchEncoder
 from tests.conftest import CHROMA_URL, CORPUS, ROOT
 
@@ -31,6 +40,11 @@ F16 = "How many F-16 fighter jets and modernization kits did Turkey request?"
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +72,8 @@ def int8_settings(data_dir: Path, model_cache: Path, **overrides) -> Settings:
 
 
 @pytest.mark.slow
-def test_int8_vectors_are_unit_length_and_agree_with_torch(int8, embedder, article_inputs, dev_questions):
+def test_int8_vectors_are_unit_length_and_agree_with_torch(int8, torch_embedder, article_inputs, dev_questions):
+    embedder = torch_embedder
     texts, spans = article_inputs
     assert int8.backend == "onnx-int8" and embedder.backend == "torch"
     assert (int8.dimension, int8.max_tokens, int8.batch_size) == (embedder.dimension, embedder.max_tokens, 32)
@@ -107,12 +122,54 @@ def test_sentence_vectors_come_from_the_same_run(int8, article_inputs, monkeypat
 
 
 @pytest.mark.slow
-def test_both_backends_are_encoders_behind_the_embedder(int8, embedder):
+def test_both_backends_are_encoders_behind_the_embedder(int8, torch_embedder, embedder):
     from sentence_transformers import SentenceTransformer
 
-    assert isinstance(int8.encoder, onnx_encoder.OnnxEncoder) and isinstance(embedder.encoder, TorchEncoder)
-    assert isinstance(int8.encoder, Encoder) and isinstance(embedder.encoder, Encoder)
-    assert int8.model is int8.encoder and isinstance(embedder.model, SentenceTransformer)  # what the bench times
+    assert embedder.backend == DEFAULT_BACKEND == Settings().embedding_backend == "onnx"
+    assert isinstance(int8.encoder, onnx_encoder.OnnxEncoder) and isinstance(torch_embedder.encoder, TorchEncoder)
+    assert isinstance(embedder.encoder, onnx_encoder.OnnxEncoder)
+    assert isinstance(int8.encoder, Encoder) and isinstance(torch_embedder.encoder, Encoder)
+    assert int8.model is int8.encoder and isinstance(torch_embedder.model, SentenceTransformer)  # what benches time
+
+
+@pytest.mark.slow
+def test_default_vectors_agree_with_torch(embedder, torch_embedder, article_inputs, dev_questions):
+    """The default (onnx) and torch are one family: the same vectors, sentence vectors and query vectors."""
+    texts, spans = article_inputs
+    vectors, sentences = embedder.encode_with_spans(texts, spans)
+    ref_vectors, ref_sentences = torch_embedder.encode_with_spans(texts, spans)
+    assert np.min(np.sum(vectors * ref_vectors, axis=1)) > 1 - 1e-5
+    for mine, ref in zip(sentences, ref_sentences, strict=True):
+        assert mine.shape == ref.shape and np.min(np.sum(mine * ref, axis=1)) > 1 - 1e-5
+    queries = [q.question for q in dev_questions]
+    assert min(float(embedder.query_vector(q) @ torch_embedder.query_vector(q)) for q in queries) > 1 - 1e-5
+
+
+def test_tokenizer_gives_the_transformers_ids_and_offsets(embedder, article_inputs):
+    """The ``tokenizers`` tokenizer of the ONNX encoder = the transformers fast tokenizer sentence-transformers
+    uses: ids, masks and offsets, with truncation at max_seq_length and padding to the longest of a batch."""
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(bundled_model_path()), local_files_only=True)
+    texts = [*article_inputs[0][:8], "Çoşkun’s “F-16s” — naïve café", "short", "word " * 400, ""]
+    want = reference(texts, padding=True, truncation=True, max_length=embedder.max_tokens,
+                     return_offsets_mapping=True)
+    got = embedder.model.tokenizer.encode_batch(texts)
+    assert [e.ids for e in got] == want["input_ids"] and [e.attention_mask for e in got] == want["attention_mask"]
+    assert [e.type_ids for e in got] == want["token_type_ids"]
+    assert [[tuple(o) for o in e.offsets] for e in got] == [[tuple(o) for o in row] for row in want["offset_mapping"]]
+    assert max(len(e.ids) for e in got) == embedder.max_tokens == 256  # truncated, and the file's 128 is not used
+
+
+def test_onnx_encoder_imports_neither_torch_nor_transformers(embedder):
+    """Once exported, the default backend loads and encodes without torch or transformers: a cold CLI call
+    does not pay for them (bench/cold_start.py)."""
+    heavy = ("torch", "transformers", "sentence_transformers")
+    code = ("import sys; from store.embeddings import Embedder; e = Embedder(); e.query_vector('hello'); "
+            f"print(e.backend, sorted(m for m in {heavy!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["onnx", "[]"]
 
 
 def test_the_onnx_encoder_does_not_import_the_embedder():
@@ -149,15 +206,16 @@ def test_export_failure_is_a_clear_model_load_error(tmp_path: Path, monkeypatch:
     cache = tmp_path / "cache"
     with pytest.raises(ModelLoadError, match=r"cannot export the embedding model .* to ONNX .*disk on fire"):
         Embedder(backend="onnx", cache_dir=cache)
-    assert not [p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]  # nothing half-made
+    made = [p.name for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    assert made == ["weights-sha256.json"]  # the weights' hash, remembered; no half-made model
 
     monkeypatch.setitem(sys.modules, "onnx", None)  # the package is missing
     with pytest.raises(ModelLoadError, match=r"need the onnx and onnxruntime packages"):
         Embedder(backend="onnx-int8", cache_dir=cache)
 
 
-def test_backend_settings(data_dir: Path, embedder, monkeypatch: pytest.MonkeyPatch):
-    assert Settings().embedding_backend == "torch"
+def test_backend_settings(data_dir: Path, torch_embedder, monkeypatch: pytest.MonkeyPatch):
+    assert Settings().embedding_backend == "onnx"
     monkeypatch.setenv("ASSISTANT_EMBEDDING_BACKEND", "onnx-int8")
     monkeypatch.setenv("ASSISTANT_MODEL_CACHE", "/somewhere")
     assert (Settings().embedding_backend, Settings().model_cache) == ("onnx-int8", Path("/somewhere"))
@@ -166,7 +224,7 @@ def test_backend_settings(data_dir: Path, embedder, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="unknown embedding backend"):
         Embedder(backend="tensorrt")
     with pytest.raises(ValueError, match="'torch' backend, the settings say 'onnx-int8'"):
-        Assistant(Settings(data_dir=data_dir), embedder=embedder)
+        Assistant(Settings(data_dir=data_dir), embedder=torch_embedder)
 
 
 # ---------------------------------------------------------------------------- the store's backend guard
@@ -174,14 +232,14 @@ def test_backend_settings(data_dir: Path, embedder, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.slow
 def test_store_refuses_another_backend(data_dir: Path, make_assistant, int8, model_cache: Path):
-    torch_bot = make_assistant()
-    torch_bot.ingest([CORPUS])
+    default_bot = make_assistant()
+    default_bot.ingest([CORPUS])
     with pytest.raises(EmbeddingMismatchError) as refused:
         Assistant(int8_settings(data_dir, model_cache), embedder=int8)
     message = str(refused.value)
-    assert "'torch' embedding backend, not 'onnx-int8'" in message
+    assert "'onnx' embedding backend, not 'onnx-int8'" in message
     assert (str(data_dir) in message or CHROMA_URL) and "assistant export" in message and "import" in message
-    assert refused.value.stored == "torch" and refused.value.wanted == "onnx-int8"
+    assert refused.value.stored == "onnx" and refused.value.wanted == "onnx-int8"
     assert make_assistant().ask(F16).citations  # the store itself is untouched
 
     # and the other way round
@@ -189,19 +247,19 @@ def test_store_refuses_another_backend(data_dir: Path, make_assistant, int8, mod
     int8_bot = Assistant(int8_settings(other, model_cache, chroma_prefix=_other_prefix()), embedder=int8)
     int8_bot.ingest([CORPUS])
     assert int8_bot.collection.dense.chunks.metadata[BACKEND_KEY] == "onnx-int8"
-    with pytest.raises(EmbeddingMismatchError, match="'onnx-int8' embedding backend, not 'torch'"):
+    with pytest.raises(EmbeddingMismatchError, match="'onnx-int8' embedding backend, not 'onnx'"):
         make_assistant(data_dir=other, chroma_prefix=_other_prefix())
     assert Assistant(int8_settings(other, model_cache, chroma_prefix=_other_prefix()), embedder=int8).sources()
 
 
 @pytest.mark.slow
-def test_torch_and_onnx_are_one_family_a_store_of_one_opens_with_the_other(data_dir: Path, make_assistant, embedder,
-                                                                           model_cache: Path):
-    torch_bot = make_assistant()
+def test_torch_and_onnx_are_one_family_a_store_of_one_opens_with_the_other(data_dir: Path, make_assistant,
+                                                                           torch_embedder):
+    """A store built before onnx became the default (by torch) opens with it, and gives the same answers."""
+    torch_bot = Assistant(Settings(data_dir=data_dir, embedding_backend="torch"), embedder=torch_embedder)
     torch_bot.ingest([CORPUS])
     by_torch = torch_bot.ask(F16)
-    onnx = Embedder(backend="onnx", cache_dir=model_cache)
-    onnx_bot = Assistant(Settings(data_dir=data_dir, embedding_backend="onnx", model_cache=model_cache), embedder=onnx)
+    onnx_bot = make_assistant()
     by_onnx = onnx_bot.ask(F16)
     assert [(c.source, c.start, c.end) for c in by_onnx.citations] == [(c.source, c.start, c.end)
                                                                       for c in by_torch.citations]
@@ -243,7 +301,7 @@ def test_cli_says_why_it_refuses(data_dir: Path, make_assistant, model_cache: Pa
     result = CliRunner().invoke(cli.app, ["ask", F16])
     assert result.exit_code == 1 and "Traceback" not in result.output
     shown = " ".join(result.output.split())
-    assert "error:" in shown and "embedded with the 'torch' embedding backend, not 'onnx-int8'" in shown
+    assert "error:" in shown and "embedded with the 'onnx' embedding backend, not 'onnx-int8'" in shown
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -261,10 +319,12 @@ def test_int8_assistant_answers(data_dir: Path, int8, model_cache: Path):
 
 
 @pytest.mark.slow
-def test_assistant_builds_its_own_onnx_embedder(data_dir: Path, model_cache: Path):
+def test_assistant_builds_its_own_onnx_embedder(data_dir: Path, model_cache: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch):
     bot = Assistant(int8_settings(data_dir, model_cache))
     assert bot.embedder.backend == "onnx-int8" and bot.embedder.dimension == 384
-    default = Assistant(Settings(data_dir=data_dir.parent / "default-cache", embedding_backend="onnx",
-                                 chroma_prefix=_other_prefix()))
-    assert default.embedder.backend == "onnx"
-    assert list((data_dir.parent / "default-cache" / "models").glob("*/model-fp32.onnx"))  # data_dir/models
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default cache: per user, not per data dir
+    default = Assistant(Settings(data_dir=data_dir.parent / "default-cache", chroma_prefix=_other_prefix()))
+    assert default.embedder.backend == "onnx" and default_model_cache() == tmp_path / "xdg/grounded-assistant/onnx"
+    assert list(default_model_cache().glob("*/model-fp32.onnx"))
+    assert not (data_dir.parent / "default-cache" / "models").exists()
