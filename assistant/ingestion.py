@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ingest.budget import LoadBudget, load_within
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import IngestError, find_files
 from ingest.records import Chunk, Document
-from store.collection import Collection, PutStatus
+from store.collection import Collection, PutResult, PutStatus
 
 log = logging.getLogger(__name__)
 BATCH_CHUNKS = 256  # new chunks embedded together: large enough to keep the encoder busy
@@ -64,47 +65,81 @@ def ingest_files(
     progress: ProgressCallback | None = None,
     budget: LoadBudget | None = None,
 ) -> IngestReport:
-    """Ingest ``(file, source)`` pairs: the file is read, the source (default: its path) is what is stored."""
+    """Ingest ``(file, source)`` pairs: the file is read, the source (default: its path) is what is stored.
+
+    Batches are stored (embedded and written) on one background thread while this one loads and chunks
+    the next batch: the encoder and Chroma release the GIL, so sentence splitting no longer waits for
+    them (bench/ingest_bench.py). Batches are stored one at a time and in order, as before.
+    """
     started = time.perf_counter()
     report = IngestReport()
     batch: list[tuple[Document, list[Chunk]]] = []
     stored = collection.manifest.load()  # once: per-file loads would make big ingests quadratic
     signature = f"{chunking.chunk_size}/{chunking.overlap}"
-    for done, (path, source) in enumerate(files, start=1):
-        if progress:
-            progress(done - 1, len(files), Path(source or path).name)
-        try:
-            doc = load_within(path, max_bytes, source=source, budget=budget)
-        except IngestError as exc:
-            log.warning("%s", exc)
-            report.failed.append((source or str(path), str(exc)))
-            continue
-        if collection.status_in(stored, doc, signature) is PutStatus.UNCHANGED:
-            report.unchanged.append(doc.source)
-            continue
-        batch.append((doc, chunk_document(doc, chunking)))
-        if sum(len(chunks) for _, chunks in batch) >= BATCH_CHUNKS:
-            _flush(collection, batch, report, signature)
-    _flush(collection, batch, report, signature)
+    with _BatchWriter(collection, signature, report) as writer:
+        for done, (path, source) in enumerate(files, start=1):
+            if progress:
+                progress(done - 1, len(files), Path(source or path).name)
+            try:
+                doc = load_within(path, max_bytes, source=source, budget=budget)
+            except IngestError as exc:
+                log.warning("%s", exc)
+                report.failed.append((source or str(path), str(exc)))
+                continue
+            if collection.status_in(stored, doc, signature) is PutStatus.UNCHANGED:
+                report.unchanged.append(doc.source)
+                continue
+            batch.append((doc, chunk_document(doc, chunking)))
+            if sum(len(chunks) for _, chunks in batch) >= BATCH_CHUNKS:
+                writer.submit(batch)
+                batch = []
+        writer.submit(batch)
     if progress:
         progress(len(files), len(files), "")
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _flush(
-    collection: Collection, batch: list[tuple[Document, list[Chunk]]], report: IngestReport, signature: str
-) -> None:
-    if not batch:
-        return
-    for result in collection.put(batch, signature):
+class _BatchWriter:
+    """``collection.put`` of one batch at a time on a worker thread; results are counted on the caller's.
+
+    ``submit`` waits for the batch before (so at most one is in flight and a failure surfaces at the next
+    submit or on leaving the block, in the caller's thread); leaving the block always waits for the last
+    one, so no write is left running when ingest returns or raises.
+    """
+
+    def __init__(self, collection: Collection, signature: str, report: IngestReport) -> None:
+        self.collection, self.signature, self.report = collection, signature, report
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-put")
+        self._pending: Future[list[PutResult]] | None = None
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if exc_info[0] is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def submit(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        self.wait()
+        if batch:
+            self._pending = self._pool.submit(self.collection.put, batch, self.signature)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            _count(pending.result(), self.report)
+
+
+def _count(results: Sequence[PutResult], report: IngestReport) -> None:
+    for result in results:
         {PutStatus.ADDED: report.added, PutStatus.UPDATED: report.updated,
-         PutStatus.UNCHANGED: report.unchanged}[result.status].append(
-            result.source
-        )
+         PutStatus.UNCHANGED: report.unchanged}[result.status].append(result.source)
         if result.status is not PutStatus.UNCHANGED:
             report.chunks += result.chunks
-    batch.clear()
 
 
 def prune_missing(collection: Collection, paths: Sequence[str | Path]) -> list[str]:
