@@ -186,8 +186,24 @@ class ChromaIndex:
             for rank, (cid, doc, meta, dist) in enumerate(rows, start=1)
         ]
 
+    def nearest_chunks(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine) of the ``k`` chunks whose vectors come closest, best first: ids only (see
+        ``best_sentence_chunks``)."""
+        if k <= 0:
+            return []
+        result = self.chunks.query(
+            query_embeddings=[self.embedder.query_vector(query)], n_results=k, include=["distances"]
+        )
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)]
+
     def search_sentences(self, query: str, k: int) -> list[Hit]:
         """Chunks ranked by their best-matching sentence: finds a fact that a chunk vector dilutes."""
+        best = dict(self.best_sentence_chunks(query, k))
+        return [Hit(c, best[c.id], rank) for rank, c in enumerate(self.get(list(best)), start=1)]
+
+    def best_sentence_chunks(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, its best sentence's cosine) of the ``k`` chunks whose sentences come closest, best
+        first: ids only, so a caller holding the chunks elsewhere (Collection) needs no second Chroma call."""
         if k <= 0:
             return []
         result = self.sentences.query(
@@ -200,8 +216,7 @@ class ChromaIndex:
                 continue
             chunk_id = str(meta["chunk_id"])
             best.setdefault(chunk_id, 1.0 - float(dist))  # results come best first
-        ordered = list(best)[:k]
-        return [Hit(c, best[c.id], rank) for rank, c in enumerate(self.get(ordered), start=1)]
+        return list(best.items())[:k]
 
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
         """For each query, the cosine similarity of the stored sentence closest to it (0.0 when none is)."""

@@ -162,10 +162,15 @@ class Collection:
 
     # SearchableStore (store/protocol.py): what the retriever and the answer builder read
     def search_chunks(self, query: str, k: int) -> list[Hit]:
-        return self.dense.search(query, k)
+        return self._resolved(self.dense.nearest_chunks(query, k))
 
     def search_sentences(self, query: str, k: int) -> list[Hit]:
-        return self.dense.search_sentences(query, k)
+        return self._resolved(self.dense.best_sentence_chunks(query, k))
+
+    def _resolved(self, scored: list[tuple[str, float]]) -> list[Hit]:
+        """Hits of (chunk id, score) pairs, best first; a chunk not readable yet (being written) is left out."""
+        scores = dict(scored)
+        return [Hit(c, scores[c.id], rank) for rank, c in enumerate(self.get(list(scores)), start=1)]
 
     def search_keywords(self, query: str, k: int) -> list[Hit]:
         return self.keyword.search(query, k)
@@ -177,7 +182,13 @@ class Collection:
         return self.dense.sentence_vectors(chunks)
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
-        return self.dense.get(ids)
+        """From the keyword index's copy of the chunks (in memory: no Chroma call per question), and from
+        Chroma for any it does not hold yet (a chunk another process is writing)."""
+        found = {c.id: c for c in self.keyword.get(ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            found.update((c.id, c) for c in self.dense.get(missing))
+        return [found[i] for i in ids if i in found]
 
     def follow_other_writers(self) -> bool:
         """Catch up with what other processes wrote since we last looked; True if they wrote.
