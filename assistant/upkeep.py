@@ -73,8 +73,7 @@ def _offsets_hold(bot: Assistant, path: Path, chunk_ids: list[str]) -> bool:
     except IngestError as exc:
         log.warning("doctor: %s no longer loads: %s", path, exc)
         return False
-    chunks = bot.collection.get(chunk_ids)
-    return all(text[c.start : c.end] == c.text for c in chunks)
+    return all(text[c.start : c.end] == c.text for c in bot.collection.stored_copies(chunk_ids))
 
 
 def repair_files(bot: Assistant, area: UploadArea) -> FilesReport:

@@ -190,6 +190,11 @@ class Collection:
             found.update((c.id, c) for c in self.dense.get(missing))
         return [found[i] for i in ids if i in found]
 
+    def stored_copies(self, ids: Sequence[str]) -> list[Chunk]:
+        """Every stored copy of these chunks, the Chroma record's and the keyword index's: a check that what
+        is cited still matches the source (``assistant doctor``) must see both, as answers may quote either."""
+        return [*self.dense.get(ids), *self.keyword.get(ids)]
+
     def follow_other_writers(self) -> bool:
         """Catch up with what other processes wrote since we last looked; True if they wrote.
 
