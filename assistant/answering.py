@@ -1,9 +1,10 @@
 """The offline extractive answerer: the answer is the best few source sentences, each cited.
 
-Sentences of the retrieved chunks are scored against the question (cosine of the precomputed
-sentence vectors plus the share of the question's terms they contain), the best few are kept in
-source order, and each gets a citation whose quote is the sentence itself, verbatim. Before
-answering, the evidence must pass the abstention checks described in ``assistant.questions``.
+Sentences of the retrieved chunks are scored against the question (a weighted sum of features,
+assistant/evidence.py: the cosine of the precomputed sentence vectors, the share of the question's
+terms they contain, ...), the best few are kept in source order, and each gets a citation whose quote
+is the sentence itself, verbatim. Before answering, the evidence must pass the abstention checks
+described in ``assistant.questions``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from assistant.evidence import FEATURES, EvidenceWeights, learned_weights, length_feature, weights_of
 from assistant.instructions import is_instruction
 from assistant.questions import (
     QuestionProfile,
@@ -31,8 +33,6 @@ from ingest.records import Chunk
 from store.records import Hit
 
 ABSTAIN_TEXT = "The documents do not cover this."
-LEXICAL_WEIGHT = 0.3  # how much the share of question terms found adds to the cosine
-TYPE_BONUS = 0.05  # added when the sentence holds an answer of the expected type (a date for "when")
 MIN_WORDS = 3  # shorter "sentences" are headlines, bylines or page chrome
 MAX_GAP = 3  # characters between two sentences that follow each other (a space, a paragraph break)
 
@@ -43,14 +43,10 @@ class Candidate:
     start: int
     end: int
     text: str
-    dense: float
-    lexical: float
+    dense: float  # cosine with the question
     rank: int  # rank of its chunk after fusion
-    typed: bool = False  # holds an answer of an expected type
-
-    @property
-    def score(self) -> float:
-        return self.dense + LEXICAL_WEIGHT * self.lexical + (TYPE_BONUS if self.typed else 0.0)
+    features: tuple[float, ...]  # assistant/evidence.py FEATURES
+    score: float  # the weighted features: what sentences are ranked by
 
 
 class AnswerPolicy(BaseModel):
@@ -64,13 +60,33 @@ class AnswerPolicy(BaseModel):
     off_topic_rate: float | None = Field(0.05, gt=0, lt=1, description=(
         "Raise each collection's threshold until at most this share of the shipped off-topic question bank "
         "would be answered (assistant/off_topic.py); none: min_evidence alone."))
+    evidence_weights: tuple[float, ...] | None = Field(None, description=(
+        "Weights of the evidence-sentence features, comma-separated (assistant/evidence.py FEATURES, dense "
+        "first); none: those shipped in assistant/data/evidence_fit.json."))
+
+    @field_validator("evidence_weights", mode="before")
+    @classmethod
+    def _weights_from_text(cls, value: object) -> object:
+        """``ASSISTANT_EVIDENCE_WEIGHTS=1,0.3,...`` (or a JSON list) from the environment."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return tuple(float(part) for part in text.split(",")) if text else None
+        return value
+
+    @field_validator("evidence_weights")
+    @classmethod
+    def _one_weight_per_feature(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is not None and len(value) != len(FEATURES):
+            raise ValueError(f"{len(FEATURES)} weights ({', '.join(FEATURES)}), got {len(value)}")
+        return value
 
 
 def candidates(
     hits: Sequence[Hit], question: QuestionProfile, query_vector: np.ndarray,
-    sentence_vectors: Mapping[str, np.ndarray],
+    sentence_vectors: Mapping[str, np.ndarray], weights: EvidenceWeights | None = None,
 ) -> list[Candidate]:
     """Every sentence of the hits once (overlapping chunks repeat sentences), best first."""
+    weighed = weights or learned_weights()
     wanted = set(question.stems)
     about_document = asks_about_document(question.text)
     seen: set[tuple[str, int, int]] = set()
@@ -80,17 +96,27 @@ def candidates(
         if vectors is None or (hit.chunk.section == FRONT_MATTER_SECTION and not about_document):
             continue
         dense = vectors @ query_vector
-        for (start, end), text, score in zip(hit.chunk.sentences, hit.chunk.sentence_texts(), dense, strict=True):
+        section = _coverage(wanted, f"{hit.chunk.title} {hit.chunk.section}")
+        last = max(len(dense) - 1, 1)
+        for i, ((start, end), text) in enumerate(zip(hit.chunk.sentences, hit.chunk.sentence_texts(), strict=True)):
             key = (hit.chunk.source, start, end)
             if key in seen or len(text.split()) < MIN_WORDS or is_instruction(text):
                 continue
             seen.add(key)
-            lexical = len(wanted & set(content_stems(text))) / len(wanted) if wanted else 0.0
             typed = bool(question.expects) and len(missing_types(question.expects, question.text, [text])) < len(
                 question.expects
             )
-            found.append(Candidate(hit.chunk, start, end, text, float(score), lexical, hit.rank, typed))
+            neighbour = max((float(dense[j]) for j in (i - 1, i + 1) if 0 <= j < len(dense)), default=0.0)
+            features = (float(dense[i]), _coverage(wanted, text), float(typed), 1.0 / hit.rank, section, neighbour,
+                        i / last, length_feature(len(text.split())))
+            found.append(Candidate(hit.chunk, start, end, text, float(dense[i]), hit.rank, features,
+                                   weighed.score(features)))
     return sorted(found, key=lambda c: -c.score)
+
+
+def _coverage(wanted: set[str], text: str) -> float:
+    """The share of the question's content stems in ``text``."""
+    return len(wanted & set(content_stems(text))) / len(wanted) if wanted else 0.0
 
 
 def select(ranked: Sequence[Candidate], question: QuestionProfile, policy: AnswerPolicy) -> list[Candidate]:
@@ -137,7 +163,7 @@ def with_neighbours(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> l
 
 def with_parts(
     chosen: list[Candidate], question: str, hits: Sequence[Hit], embed: Callable[[str], np.ndarray],
-    sentence_vectors: Mapping[str, np.ndarray],
+    sentence_vectors: Mapping[str, np.ndarray], weights: EvidenceWeights | None = None,
 ) -> list[Candidate]:
     """For "Who wrote it and where does he work?", make sure each part has its best sentence."""
     parts = sub_questions(question)
@@ -148,7 +174,7 @@ def with_parts(
     for part in parts:
         # a later part ("where does he work?") leans on the first ("Who wrote the article")
         query = part if part == parts[0] else f"{part} ({parts[0]})"
-        ranked = candidates(hits, profile(part), embed(query), sentence_vectors)
+        ranked = candidates(hits, profile(part), embed(query), sentence_vectors, weights)
         if ranked and (ranked[0].chunk.source, ranked[0].start) not in have:
             have.add((ranked[0].chunk.source, ranked[0].start))
             extra.append(ranked[0])
@@ -202,13 +228,14 @@ def extractive_answer(
     question: QuestionProfile, standalone: str, hits: Sequence[Hit], embed: Callable[[str], np.ndarray],
     sentence_vectors: Mapping[str, np.ndarray], policy: AnswerPolicy,
 ) -> Answer:
-    ranked = candidates(hits, question, embed(standalone), sentence_vectors)
+    weights = weights_of(policy.evidence_weights)
+    ranked = candidates(hits, question, embed(standalone), sentence_vectors, weights)
     reason = abstain_reason(ranked, hits, question, policy)
     if reason:
         return abstention(hits, standalone, reason)
     chosen = select(ranked, question, policy)
     if chosen:
-        chosen = with_parts(chosen, question.text, hits, embed, sentence_vectors)
+        chosen = with_parts(chosen, question.text, hits, embed, sentence_vectors, weights)
     if not chosen:
         wanted = " or ".join(question.expects)
         return abstention(hits, standalone, f"the passages hold no {wanted} that answers this")
