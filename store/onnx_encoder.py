@@ -235,7 +235,8 @@ def onnx_files(model_dir: Path, cache_dir: Path, int8_recipe: dict | None = None
         folder = cache_dir / _key(want, 16)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelLoadError(f"cannot prepare the ONNX model cache {cache_dir}: {exc}") from exc
+        raise ModelLoadError(f"cannot prepare the ONNX model cache {cache_dir}: {exc}; point "
+                             "ASSISTANT_MODEL_CACHE at a writable folder") from exc
     fp32 = folder / "model-fp32.onnx"
     int8 = folder / f"model-int8-{_key(int8_recipe, 8)}.onnx" if int8_recipe else None
     marker = folder / "export.json"

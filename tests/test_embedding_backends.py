@@ -328,3 +328,10 @@ def test_assistant_builds_its_own_onnx_embedder(data_dir: Path, model_cache: Pat
     assert default.embedder.backend == "onnx" and default_model_cache() == tmp_path / "xdg/grounded-assistant/onnx"
     assert list(default_model_cache().glob("*/model-fp32.onnx"))
     assert not (data_dir.parent / "default-cache" / "models").exists()
+
+
+def test_an_unusable_model_cache_is_a_clear_error(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"cannot prepare the ONNX model cache .*ASSISTANT_MODEL_CACHE"):
+        Embedder(backend="onnx", cache_dir=blocker / "cache")
