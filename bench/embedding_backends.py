@@ -82,7 +82,7 @@ def load_backends(want_int8: bool, recipe: dict) -> tuple[list[Backend], dict]:
     from store.embeddings import Embedder
 
     started = time.perf_counter()
-    embedder = Embedder(batch_size=BATCH)
+    embedder = Embedder(batch_size=BATCH, backend="torch")  # the reference row (the default is onnx)
     torch_load = time.perf_counter() - started
     folder = model_dir()
     config = pooling_config(folder)
