@@ -42,6 +42,15 @@ def peak_rss_mb() -> float:
     return kib / 1024 if sys.platform != "darwin" else kib / 1024 / 1024
 
 
+def current_rss_mb() -> float:
+    """Resident set size now (VmRSS; Linux). Unlike ru_maxrss it is not inherited: a child started by a
+    process that once held more reports its own."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def percentile(values: list[float], q: float) -> float:
     import numpy as np
 
