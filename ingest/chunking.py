@@ -29,6 +29,9 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTAL
 # pysbd marks up text with these symbols internally and mangles sentences that already hold them;
 # they are swapped for a neutral letter of the same length before segmenting (offsets do not move).
 _PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ⎋⌬ᓸᓳᓱᓰ♭♬]")
+# a dot that starts a word (".git", ".bashrc", ".md") ends no sentence, but pysbd splits before it: it is
+# masked the same way (one letter for one letter)
+_LEADING_DOT = re.compile(r"(?<!\S)\.(?=\w)")
 LEAD_SECTION = "Introduction"
 FRONT_MATTER_SECTION = "Document information"
 
@@ -59,7 +62,7 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Sentence spans of ``text`` (whitespace trimmed), shifted by ``offset``."""
     spans = []
     for line_start, line in _lines_of(text):
-        for span in _segmenter().segment(_PYSBD_SYMBOLS.sub("x", line)):
+        for span in _segmenter().segment(_LEADING_DOT.sub("x", _PYSBD_SYMBOLS.sub("x", line))):
             start, end = _trim(line, span.start, span.end)
             if end > start:
                 spans.append((offset + line_start + start, offset + line_start + end))

@@ -286,6 +286,20 @@ def test_sentences_with_pysbd_placeholder_symbols_are_kept(text, sentence):
     assert any(sentence in c.sentence_texts() for c in chunks), [c.text for c in chunks]
 
 
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("A bare repository is a directory with a .git suffix and no working tree. Publishers share them.",
+         ["A bare repository is a directory with a .git suffix and no working tree.", "Publishers share them."]),
+        ("Edit the .bashrc file. Then log in again.", ["Edit the .bashrc file.", "Then log in again."]),
+        ("It ends here. .hidden files are skipped.", ["It ends here.", ".hidden files are skipped."]),
+    ],
+    ids=["dot-git", "dotfile", "dot-word-after-a-sentence"],
+)
+def test_a_word_that_starts_with_a_dot_ends_no_sentence(text, sentences):
+    assert [text[a:b] for a, b in sentence_spans(text)] == sentences
+
+
 # Property tests on generated Markdown
 
 
