@@ -141,8 +141,9 @@ def select(ranked: Sequence[Candidate], question: QuestionProfile, policy: Answe
 
 def with_neighbours(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> list[Candidate]:
     """Add the sentence before one that refers back ("This difference...") and the sentence after
-    a chosen one when it refers back to it ("...have this meeting in Washington"), so each quote can
-    be understood on its own. Neighbours come from any retrieved chunk (chunks overlap)."""
+    a chosen one when it refers back to it ("...have this meeting in Washington") or when the chosen one
+    announces it (ends in a colon), so each quote can be understood on its own. Neighbours come from any
+    retrieved chunk (chunks overlap)."""
     by_source: dict[str, list[Candidate]] = {}
     for c in sorted(pool, key=lambda c: c.start):
         by_source.setdefault(c.chunk.source, []).append(c)
@@ -156,9 +157,15 @@ def with_neighbours(chosen: Sequence[Candidate], pool: Sequence[Candidate]) -> l
         after = line[index + 1] if index + 1 < len(line) else None
         if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
             result.setdefault((c.chunk.source, before.start), before)
-        if after and after.start - c.end <= MAX_GAP and refers_back(after.text):
+        if after and after.start - c.end <= MAX_GAP and (refers_back(after.text) or _introduces(c.text)):
             result.setdefault((c.chunk.source, after.start), after)
     return list(result.values())
+
+
+def _introduces(sentence: str) -> bool:
+    """A sentence that ends in a colon ("Debian uses four runlevels:") announces what follows: quoted alone it
+    never answers, so the sentence after it comes along."""
+    return sentence.rstrip().endswith(":")
 
 
 def with_parts(

@@ -168,3 +168,16 @@ def test_a_question_s_names_are_found_in_the_evidence_in_any_of_their_spellings(
     from assistant.questions import missing_specifics, profile
 
     assert missing_specifics(profile(question).specifics, evidence, question) == missing
+
+
+def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_assistant, tmp_files):
+    manual = tmp_files / "boiler.md"
+    manual.write_text("# Boiler\n\nThe Veltrum boiler has three service modes that technicians choose from:\n\n"
+                      "- Mode A flushes the heat exchanger with cold water.\n- Mode B runs a pressure test.\n"
+                      "- Mode C restores the factory settings.\n", encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([manual])
+    answer = bot.ask("How many service modes does the Veltrum boiler have?")
+    quotes = [c.quote for c in answer.citations]
+    assert "The Veltrum boiler has three service modes that technicians choose from:" in quotes
+    assert "- Mode A flushes the heat exchanger with cold water." in quotes, quotes
