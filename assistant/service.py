@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,14 +82,7 @@ class Assistant:
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
         turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
         clock = _StageClock()
-        standalone = self.standalone(question, turns)
-        parts = sub_questions(question)
-        part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
-        asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
-        clock.done("understand")
-        hits = self.retriever.retrieve(standalone, *part_queries)
-        sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
-        clock.done("retrieve")
+        standalone, asked, hits, sentence_vectors = self.gather(question, turns, clock)
         embed = self.embedder.query_vector
         policy = self.thresholds.policy(self.policy, self.collection)
         extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, policy)
@@ -133,6 +127,22 @@ class Assistant:
                             self.backend.name)
         clock.done("verify")
         yield AnswerEvent(final.model_copy(update={"standalone_question": question, "timings": clock.timings}))
+
+    def gather(self, question: str, turns: Sequence[Message], clock: _StageClock | None = None) -> Gathered:
+        """The first two stages of an answer: the question understood (its standalone form, its profile, its
+        parts), then its hits and their stored sentence vectors. ``benchmarks/fit_evidence.py`` reads the
+        same evidence the answerer sees through it."""
+        standalone = self.standalone(question, turns)
+        parts = sub_questions(question)
+        part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
+        asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
+        if clock:
+            clock.done("understand")
+        hits = self.retriever.retrieve(standalone, *part_queries)
+        sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
+        if clock:
+            clock.done("retrieve")
+        return Gathered(standalone, asked, hits, sentence_vectors)
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""
@@ -186,6 +196,15 @@ class Assistant:
             return None
         self.collection.remove([source])
         return source
+
+
+class Gathered(NamedTuple):
+    """What ``Assistant.gather`` hands the answerer."""
+
+    standalone: str
+    asked: QuestionProfile
+    hits: list[Hit]
+    sentence_vectors: Mapping[str, np.ndarray]
 
 
 class _StageClock:

@@ -33,9 +33,8 @@ from assistant.answering import candidates  # noqa: E402
 from assistant.benchmark import find_collections, store_name  # noqa: E402
 from assistant.evaluation import load_questions, normalize, run_eval, summarize  # noqa: E402
 from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights  # noqa: E402
-from assistant.questions import profile, sub_questions  # noqa: E402
 from assistant.records import Message  # noqa: E402
-from assistant.service import Assistant, _merge_profiles  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 FIT_FILE = ROOT / "assistant" / "data" / "evidence_fit.json"
@@ -56,12 +55,7 @@ def question_rows(bot: Assistant, collection: str, questions) -> list[Question]:
         if q.abstain or not q.must:
             continue
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in q.history]
-        standalone = bot.standalone(q.question, turns)
-        parts = sub_questions(q.question)
-        part_queries = [f"{p} ({parts[0]})" for p in parts[1:]] if len(parts) > 1 else []
-        asked = profile(q.question) if standalone == q.question else _merge_profiles(q.question, standalone)
-        hits = bot.retriever.retrieve(standalone, *part_queries)
-        vectors = bot.collection.sentence_vectors([h.chunk for h in hits])
+        standalone, asked, hits, vectors = bot.gather(q.question, turns)
         ranked = candidates(hits, asked, bot.embedder.query_vector(standalone), vectors, HAND_SET)
         if not ranked:
             continue
