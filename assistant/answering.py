@@ -43,10 +43,14 @@ class Candidate:
     start: int
     end: int
     text: str
-    dense: float  # cosine with the question
     rank: int  # rank of its chunk after fusion
     features: tuple[float, ...]  # assistant/evidence.py FEATURES
     score: float  # the weighted features: what sentences are ranked by
+
+    @property
+    def dense(self) -> float:
+        """Cosine with the question (the first feature)."""
+        return self.features[0]
 
 
 class AnswerPolicy(BaseModel):
@@ -109,8 +113,7 @@ def candidates(
             neighbour = max((float(dense[j]) for j in (i - 1, i + 1) if 0 <= j < len(dense)), default=0.0)
             features = (float(dense[i]), _coverage(wanted, text), float(typed), 1.0 / hit.rank, section, neighbour,
                         i / last, length_feature(len(text.split())))
-            found.append(Candidate(hit.chunk, start, end, text, float(dense[i]), hit.rank, features,
-                                   weighed.score(features)))
+            found.append(Candidate(hit.chunk, start, end, text, hit.rank, features, weighed.score(features)))
     return sorted(found, key=lambda c: -c.score)
 
 

@@ -196,14 +196,10 @@ class ChromaIndex:
         )
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)]
 
-    def search_sentences(self, query: str, k: int) -> list[Hit]:
-        """Chunks ranked by their best-matching sentence: finds a fact that a chunk vector dilutes."""
-        best = dict(self.best_sentence_chunks(query, k))
-        return [Hit(c, best[c.id], rank) for rank, c in enumerate(self.get(list(best)), start=1)]
-
     def best_sentence_chunks(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, its best sentence's cosine) of the ``k`` chunks whose sentences come closest, best
-        first: ids only, so a caller holding the chunks elsewhere (Collection) needs no second Chroma call."""
+        first: finds a fact that a chunk vector dilutes. Ids only: Collection resolves them from the chunk
+        copy it holds, with no second Chroma call."""
         if k <= 0:
             return []
         result = self.sentences.query(
