@@ -7,7 +7,7 @@ ingested and calibrated before the first round, the ONNX model exported):
   one query (``SentenceTransformer(path, device="cpu").encode([q])``), start to exit;
 - ``ask``: ``assistant ask Q`` with the default embedding backend, start to exit;
 - ``ask torch``: the same with ``ASSISTANT_EMBEDDING_BACKEND=torch`` (the default before);
-- ``serve``: ``assistant serve --port P`` from start until ``GET /healthz`` answers 200, then stopped.
+- ``serve``: ``assistant serve`` (``load_api.Served``) from start until ``GET /healthz`` answers 200, then stopped.
 
 Reports the median and min of each over ``--rounds`` and the ratios of the medians to ``bare`` (targets:
 ask <= 0.3, serve <= 0.75), and, for ``ask``, the modules that a cold call imports (none of torch,
@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from common import RESULTS, ROOT, machine, new_figure, print_table, save_figure, write_json
+from load_api import Served
 
 QUESTION = "When was the Strategic Mechanism launched?"
 VENV_BIN = Path(sys.executable).parent
@@ -59,31 +58,12 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve_ready(env: dict[str, str]) -> float:
-    port = _free_port()
-    started = time.perf_counter()
-    server = subprocess.Popen([str(VENV_BIN / "assistant"), "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _serve_ready(data_dir: Path) -> float:
+    served = Served(data_dir, timeout=300)  # bench/load_api.py: `assistant serve --port 0` in a child process
     try:
-        while time.perf_counter() - started < 300:
-            if server.poll() is not None:
-                raise RuntimeError(f"assistant serve exited with {server.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("assistant serve was not ready within 300 s")
+        return served.wait_ready(300, page=False)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        served.stop()
 
 
 def _imported(env: dict[str, str]) -> list[str]:
@@ -107,7 +87,7 @@ def main() -> None:
             "bare": lambda: _timed([sys.executable, "-c", BARE], env),
             "ask": lambda: _timed(ask, env),
             "ask torch": lambda: _timed(ask, _env(data_dir, ASSISTANT_EMBEDDING_BACKEND="torch")),
-            "serve": lambda: _serve_ready(env),
+            "serve": lambda: _serve_ready(data_dir),
         }
         seconds: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):

@@ -69,14 +69,16 @@ class Served:
         self.stop()
         raise RuntimeError("assistant serve did not start:\n" + "".join(seen[-20:]))
 
-    def wait_ready(self, timeout: float) -> float:
-        """Seconds from the command to the chat page and /healthz both answering 200."""
+    def wait_ready(self, timeout: float, page: bool = True) -> float:
+        """Seconds from the command to /healthz answering 200 and, with ``page``, the chat page too."""
         deadline = time.monotonic() + timeout
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while time.monotonic() < deadline:
                 try:
-                    page, health = client.get("/"), client.get("/healthz")
-                    if page.status_code == 200 and "gradio" in page.text.lower() and health.status_code == 200:
+                    health = client.get("/healthz")
+                    chat = client.get("/") if page else None
+                    if health.status_code == 200 and (chat is None or (chat.status_code == 200
+                                                                       and "gradio" in chat.text.lower())):
                         return time.perf_counter() - self.started
                 except httpx.TransportError:
                     pass
