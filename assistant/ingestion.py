@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +14,7 @@ from ingest.budget import LoadBudget, load_within
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import IngestError, find_files
 from ingest.records import Chunk, Document
+from store.chroma_index import EncodedChunks
 from store.collection import Collection, PutResult, PutStatus
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,9 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest ``(file, source)`` pairs: the file is read, the source (default: its path) is what is stored.
 
-    Batches are stored (embedded and written) on one background thread while this one loads and chunks
-    the next batch: the encoder and Chroma release the GIL, so sentence splitting no longer waits for
-    them (bench/ingest_bench.py). Batches are stored one at a time and in order, as before.
+    Loading and chunking, encoding and writing run on three threads, each on its own batch (``_BatchWriter``):
+    the encoder and Chroma release the GIL, so sentence splitting and the Chroma writes no longer wait for
+    the encoder (bench/ingest_bench.py). Batches are written one at a time and in order.
     """
     started = time.perf_counter()
     report = IngestReport()
@@ -100,18 +102,27 @@ def ingest_files(
     return report
 
 
-class _BatchWriter:
-    """``collection.put`` of one batch at a time on a worker thread; results are counted on the caller's.
+class IngestStopped(RuntimeError):
+    """A batch not written because one before it failed (that failure is the one reported)."""
 
-    ``submit`` waits for the batch before (so at most one is in flight and a failure surfaces at the next
-    submit or on leaving the block, in the caller's thread); leaving the block always waits for the last
-    one, so no write is left running when ingest returns or raises.
+
+class _BatchWriter:
+    """A three-stage pipeline: while the caller loads and chunks batch n+1, one worker thread encodes
+    batch n (``collection.encode``, no lock) and another writes batch n-1 (``collection.put`` with those
+    vectors, under the write lock). Results are counted on the caller's thread.
+
+    Batches are written one at a time and in order. ``submit`` waits until at most one batch is in flight
+    besides the one it submits, so a failure surfaces at a later submit or on leaving the block, in the
+    caller's thread; leaving the block always waits for every batch, so no write is left running when
+    ingest returns or raises.
     """
 
     def __init__(self, collection: Collection, signature: str, report: IngestReport) -> None:
         self.collection, self.signature, self.report = collection, signature, report
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-put")
-        self._pending: Future[list[PutResult]] | None = None
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-encode")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-put")
+        self._pending: list[Future[list[PutResult]]] = []
+        self._stopped = threading.Event()  # set once a batch failed or the caller raised: write no more
 
     def __enter__(self) -> _BatchWriter:
         return self
@@ -119,19 +130,31 @@ class _BatchWriter:
     def __exit__(self, *exc_info: object) -> None:
         try:
             if exc_info[0] is None:
-                self.wait()
+                self.wait(keep=0)
         finally:
-            self._pool.shutdown(wait=True)
+            self._stopped.set()  # (after a clean wait nothing is left to stop)
+            self._encoder.shutdown(wait=True)
+            self._writer.shutdown(wait=True)
 
     def submit(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
-        self.wait()
+        self.wait(keep=1)
         if batch:
-            self._pending = self._pool.submit(self.collection.put, batch, self.signature)
+            encoding = self._encoder.submit(self.collection.encode, batch)
+            self._pending.append(self._writer.submit(self._put, batch, encoding))
 
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            _count(pending.result(), self.report)
+    def _put(self, batch: list[tuple[Document, list[Chunk]]], encoding: Future[EncodedChunks]) -> list[PutResult]:
+        if self._stopped.is_set():
+            raise IngestStopped("an earlier batch failed")
+        try:
+            return self.collection.put(batch, self.signature, encoded=encoding.result())
+        except BaseException:
+            self._stopped.set()
+            raise
+
+    def wait(self, keep: int = 0) -> None:
+        """Count the oldest batches' results until at most ``keep`` are in flight."""
+        while len(self._pending) > keep:
+            _count(self._pending.pop(0).result(), self.report)
 
 
 def _count(results: Sequence[PutResult], report: IngestReport) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +100,30 @@ def _retire(system) -> None:
         _retired.append((now, system))
 
 
+def sentence_id(chunk_id: str, index: int) -> str:
+    """The id of a chunk's ``index``-th sentence vector; ``chunk_of_sentence`` reads the chunk back."""
+    return f"{chunk_id}:{index}"
+
+
+def chunk_of_sentence(sentence_id: str) -> str:
+    return sentence_id.rsplit(":", 1)[0]
+
+
 def embedding_input(chunk: Chunk) -> tuple[str, list[tuple[int, int]]]:
     """What the encoder sees: the section heading, then the chunk, with sentence spans shifted."""
     prefix = f"{chunk.section}\n" if chunk.section else ""
     shift = len(prefix) - chunk.start
     return prefix + chunk.text, [(s + shift, e + shift) for s, e in chunk.sentences]
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedChunks:
+    """Chunks with their vectors, not yet stored: row ``i`` of ``vectors`` and ``sentence_vectors[i]``
+    belong to ``chunks[i]``."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    sentence_vectors: list[np.ndarray]
 
 
 class ChromaIndex:
@@ -125,29 +145,42 @@ class ChromaIndex:
                 raise EmbeddingMismatchError(str(stored), backend)
         self.batch_size = min(int(client.get_max_batch_size()), 2000)
 
-    def add(self, chunks: Sequence[Chunk]) -> None:
+    def add(self, chunks: Sequence[Chunk], encoded: EncodedChunks | None = None) -> None:
+        """Store the chunks Chroma lacks; vectors found in ``encoded`` (see ``encode``) are not computed again."""
         new = self._missing(chunks)
         if not new:
             return
-        inputs = [embedding_input(c) for c in new]
+        ready = {c.id: i for i, c in enumerate(encoded.chunks)} if encoded else {}
+        have = [c for c in new if c.id in ready]
+        if encoded and have:
+            rows = [ready[c.id] for c in have]
+            self.add_vectors(have, encoded.vectors[rows], [encoded.sentence_vectors[i] for i in rows])
+        rest = self.encode([c for c in new if c.id not in ready], check_stored=False)
+        if rest.chunks:
+            self.add_vectors(rest.chunks, rest.vectors, rest.sentence_vectors)
+
+    def encode(self, chunks: Sequence[Chunk], check_stored: bool = True) -> EncodedChunks:
+        """The vectors of the chunks (by default only of those Chroma lacks), writing nothing: the encoder
+        pass can run while another batch is written (assistant/ingestion.py)."""
+        todo = self._missing(chunks) if check_stored else list(chunks)
+        if not todo:
+            return EncodedChunks([], np.zeros((0, self.embedder.dimension), np.float32), [])
+        inputs = [embedding_input(c) for c in todo]
         vectors, sentence_vectors = self.embedder.encode_with_spans(
             [text for text, _ in inputs], [spans for _, spans in inputs]
         )
-        self.add_vectors(new, vectors, sentence_vectors)
+        return EncodedChunks(todo, vectors, sentence_vectors)
 
     def add_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]):
         """Write precomputed vectors: sentences first, so a stored chunk always has its sentences."""
-        sent_ids, sent_vecs, sent_meta = [], [], []
-        for chunk, vecs in zip(chunks, sentence_vectors, strict=True):
-            for i, vec in enumerate(vecs):
-                sent_ids.append(f"{chunk.id}:{i}")
-                sent_vecs.append(vec)
-                sent_meta.append({"chunk_id": chunk.id, "source": chunk.source})
+        # no metadata: a sentence's id names its chunk (``sentence_id``), and metadata rows are most of
+        # what a Chroma write costs (bench/ingest_bench.py)
+        sent_ids = [sentence_id(chunk.id, i) for chunk, vecs in zip(chunks, sentence_vectors, strict=True)
+                    for i in range(len(vecs))]
+        sent_vecs = [vec for vecs in sentence_vectors for vec in vecs]
         for lo in range(0, len(sent_ids), self.batch_size):
             hi = lo + self.batch_size
-            self.sentences.upsert(
-                ids=sent_ids[lo:hi], embeddings=np.asarray(sent_vecs[lo:hi]), metadatas=sent_meta[lo:hi]
-            )
+            self.sentences.upsert(ids=sent_ids[lo:hi], embeddings=np.asarray(sent_vecs[lo:hi]))
         for lo in range(0, len(chunks), self.batch_size):
             part = chunks[lo : lo + self.batch_size]
             self.chunks.upsert(
@@ -203,15 +236,11 @@ class ChromaIndex:
         if k <= 0:
             return []
         result = self.sentences.query(
-            query_embeddings=[self.embedder.query_vector(query)], n_results=3 * k,
-            include=["metadatas", "distances"],
+            query_embeddings=[self.embedder.query_vector(query)], n_results=3 * k, include=["distances"]
         )
         best: dict[str, float] = {}
-        for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True):
-            if not meta:  # written by another process, metadata not yet visible: skip it this time
-                continue
-            chunk_id = str(meta["chunk_id"])
-            best.setdefault(chunk_id, 1.0 - float(dist))  # results come best first
+        for sid, dist in zip(result["ids"][0], result["distances"][0], strict=True):
+            best.setdefault(chunk_of_sentence(sid), 1.0 - float(dist))  # results come best first
         return list(best.items())[:k]
 
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
@@ -231,7 +260,7 @@ class ChromaIndex:
         chunks = self.get(ids)
         for part in _batches([c.id for c in chunks], self.batch_size):
             self.chunks.delete(ids=part)
-        sentence_ids = [f"{c.id}:{i}" for c in chunks for i in range(len(c.sentences))]
+        sentence_ids = [sentence_id(c.id, i) for c in chunks for i in range(len(c.sentences))]
         for part in _batches(sentence_ids, self.batch_size):
             self.sentences.delete(ids=part)
 
@@ -249,14 +278,14 @@ class ChromaIndex:
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """chunk id -> (n_sentences, dim) matrix, for the chunks whose sentence vectors are stored."""
-        wanted = [f"{c.id}:{i}" for c in chunks for i in range(len(c.sentences))]
+        wanted = [sentence_id(c.id, i) for c in chunks for i in range(len(c.sentences))]
         if not wanted:
             return {}
         result = self.sentences.get(ids=wanted, include=["embeddings"])
         by_id = dict(zip(result["ids"], result["embeddings"], strict=True))
         matrices = {}
         for chunk in chunks:
-            rows = [by_id.get(f"{chunk.id}:{i}") for i in range(len(chunk.sentences))]
+            rows = [by_id.get(sentence_id(chunk.id, i)) for i in range(len(chunk.sentences))]
             if rows and all(r is not None for r in rows):
                 matrices[chunk.id] = np.asarray(rows, dtype=np.float32)
         return matrices

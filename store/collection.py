@@ -33,7 +33,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ingest.records import Chunk, Document
-from store.chroma_index import ChromaIndex, EmbeddingMismatchError, open_chroma_client
+from store.chroma_index import ChromaIndex, EmbeddingMismatchError, EncodedChunks, open_chroma_client
 from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
 from store.manifest import ChromaManifest, Manifest, ManifestStore, SourceEntry
@@ -239,8 +239,17 @@ class Collection:
             self._delete_chunks(pending)
             self.manifest.save(self.manifest.load())
 
-    def put(self, documents: Sequence[tuple[Document, list[Chunk]]], chunking: str = "") -> list[PutResult]:
-        """Store new or changed documents; one encoder pass for all their new chunks.
+    def encode(self, documents: Sequence[tuple[Document, list[Chunk]]]) -> EncodedChunks:
+        """The vectors ``put`` would compute for these documents' chunks, without the write lock and
+        writing nothing: an ingest encodes one batch while the one before is written."""
+        return self.dense.encode([c for _, chunks in documents for c in chunks])
+
+    def put(
+        self, documents: Sequence[tuple[Document, list[Chunk]]], chunking: str = "",
+        encoded: EncodedChunks | None = None,
+    ) -> list[PutResult]:
+        """Store new or changed documents; one encoder pass for all their new chunks, none for those in
+        ``encoded`` (from ``encode``).
 
         ``chunking`` names the settings the chunks were cut with (a file cut differently is "updated").
         """
@@ -253,7 +262,7 @@ class Collection:
                 else:
                     todo.append((doc, chunks))
             all_new = [c for _, chunks in todo for c in chunks]
-            self.dense.add(all_new)  # embeds only the chunks Chroma lacks, in one encoder pass
+            self.dense.add(all_new, encoded)  # embeds only the chunks Chroma lacks and encoded has not
             self.keyword.add(all_new)
             stale: list[str] = []
             for doc, chunks in todo:

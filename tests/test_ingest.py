@@ -321,3 +321,43 @@ def test_ingest_reports_progress(make_assistant, tmp_files):
     assert seen[0] == (0, 3, "bananas.md")
     assert seen[-1] == (3, 3, "")
     assert [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
+
+
+def _many_docs(folder: Path, count: int) -> Path:
+    words = "harbor glacier census orchard railway archive lithium festival".split()
+    docs = {f"note{i:02d}.md": f"# Note {i}\n\n" + " ".join(
+        f"Paragraph {p} of note {i} mentions the {words[(i + p) % len(words)]} and the {words[(i * p) % len(words)]}."
+        for p in range(12)) for i in range(count)}
+    write_docs(folder, docs)
+    return folder
+
+
+def test_a_pipelined_ingest_encodes_each_chunk_once_and_stores_every_batch(make_assistant, tmp_path, monkeypatch):
+    import assistant.ingestion as ingestion
+
+    monkeypatch.setattr(ingestion, "BATCH_CHUNKS", 4)  # many batches: load, encode and write overlap
+    bot = make_assistant(**SMALL)
+    encoded: list[int] = []
+    encode = bot.embedder.encode_with_spans
+    monkeypatch.setattr(bot.embedder, "encode_with_spans", lambda texts, spans: encoded.append(len(texts))
+                        or encode(texts, spans))
+    report = bot.ingest([_many_docs(tmp_path / "docs", 10)])
+    assert len(report.added) == 10 and report.chunks > 20 and len(encoded) >= 5
+    assert sum(encoded) == report.chunks  # the write stage reused the encode stage's vectors
+    assert len(assert_consistent(bot)) == report.chunks
+
+
+def test_a_busy_store_fails_the_ingest_with_its_own_error_and_stores_nothing(make_assistant, tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    import assistant.ingestion as ingestion
+    from store.collection import StoreBusyError
+
+    monkeypatch.setattr(ingestion, "BATCH_CHUNKS", 4)
+    bot = make_assistant(**SMALL)
+    bot.collection.lock_timeout = 0.2
+    with FileLock(str(bot.collection.data_dir / ".write.lock")), pytest.raises(StoreBusyError):
+        bot.ingest([_many_docs(tmp_path / "docs", 6)])  # the first batch's error, not a later batch's
+    assert bot.sources() == []
+    assert bot.ingest([tmp_path / "docs"]).chunks > 0  # the lock released, the same ingest goes through
+    assert_consistent(bot)
