@@ -16,6 +16,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ingest.records import Chunk, Document, chunk_id
+from ingest.segmenter import english_segmenter
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -53,9 +54,7 @@ class ChunkingConfig(BaseModel):
 
 @lru_cache(maxsize=1)
 def _segmenter():  # pysbd builds its rule set once
-    import pysbd
-
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return english_segmenter()
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
