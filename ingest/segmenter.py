@@ -2,7 +2,7 @@
 
 pysbd (0.3.4) spends most of its time compiling regular expressions, not matching them: it builds a
 pattern per abbreviation and per sentence at run time, more than Python's 512-entry ``re`` cache holds,
-so the same patterns are compiled again and again (two thirds of chunking time on a 300-document
+so the same patterns are compiled again and again (most of chunking time on a 300-document
 ingest, ``bench/ingest_bench.py``). Two changes, both checked to give identical spans on every
 benchmark document (``tests/test_chunking.py``):
 
