@@ -173,8 +173,7 @@ class ChromaIndex:
 
     def add_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]):
         """Write precomputed vectors: sentences first, so a stored chunk always has its sentences."""
-        # no metadata: a sentence's id names its chunk (``sentence_id``), and metadata rows are most of
-        # what a Chroma write costs (bench/ingest_bench.py)
+        # no metadata: a sentence's id names its chunk (``sentence_id``), so there is nothing to store beside it
         sent_ids = [sentence_id(chunk.id, i) for chunk, vecs in zip(chunks, sentence_vectors, strict=True)
                     for i in range(len(vecs))]
         sent_vecs = [vec for vecs in sentence_vectors for vec in vecs]
