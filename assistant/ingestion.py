@@ -132,9 +132,11 @@ class _BatchWriter:
             if exc_info[0] is None:
                 self.wait(keep=0)
         finally:
-            self._stopped.set()  # (after a clean wait nothing is left to stop)
-            self._encoder.shutdown(wait=True)
-            self._writer.shutdown(wait=True)
+            # after a failure, batches not yet started are dropped, not encoded for nothing
+            # (after a clean wait nothing is left to stop)
+            self._stopped.set()
+            self._encoder.shutdown(wait=True, cancel_futures=True)
+            self._writer.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
         self.wait(keep=1)

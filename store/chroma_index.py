@@ -151,10 +151,10 @@ class ChromaIndex:
         if not new:
             return
         ready = {c.id: i for i, c in enumerate(encoded.chunks)} if encoded else {}
-        have = [c for c in new if c.id in ready]
-        if encoded and have:
-            rows = [ready[c.id] for c in have]
-            self.add_vectors(have, encoded.vectors[rows], [encoded.sentence_vectors[i] for i in rows])
+        rows = [ready[c.id] for c in new if c.id in ready]
+        if encoded and rows:
+            chosen = [encoded.chunks[r] for r in rows]
+            self.add_vectors(chosen, encoded.vectors[rows], [encoded.sentence_vectors[r] for r in rows])
         rest = self.encode([c for c in new if c.id not in ready], check_stored=False)
         if rest.chunks:
             self.add_vectors(rest.chunks, rest.vectors, rest.sentence_vectors)
