@@ -22,7 +22,7 @@ from assistant.records import MARKER, SentenceVerdict
 from assistant.scripted_llm import ScriptedOpenAI, passages_of
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.verification_set import FAITHFUL_KINDS, WRONG_KINDS, ClaimRow, load_claims
+from assistant.verification_set import CLAIMS_FILE, FAITHFUL_KINDS, WRONG_KINDS, ClaimRow, load_claims
 from assistant.verify import Judgement, SupportFit, Verifier
 from ingest.chunking import chunk_document
 from ingest.loaders import find_files, load
@@ -79,9 +79,10 @@ def _share(outcomes: Sequence[ClaimOutcome]) -> str:
 class CollectionClaims:
     """One collection's verification rows with its benchmark store and the chunks each row cites."""
 
-    def __init__(self, collection: BenchmarkCollection, settings: Settings, embedder: Embedder | None) -> None:
+    def __init__(self, collection: BenchmarkCollection, settings: Settings, embedder: Embedder | None,
+                 claims_file: str = CLAIMS_FILE) -> None:
         self.name = collection.name
-        self.rows = load_claims(collection.folder / "verification.jsonl")
+        self.rows = load_claims(collection.folder / claims_file)
         self.bot = Assistant(settings.model_copy(update={"data_dir": settings.data_dir / "benchmark" /
                                                          store_name(collection, settings)}), embedder=embedder)
         report = self.bot.ingest(collection.documents)  # unchanged documents are not ingested again
@@ -197,15 +198,16 @@ def run_end_to_end(claims: CollectionClaims) -> list[ClaimOutcome]:
 
 
 def run_verification(collections: Sequence[BenchmarkCollection], settings: Settings, end_to_end: bool = True,
-                     progress: Callable[[str], None] | None = None) -> VerificationReport:
+                     progress: Callable[[str], None] | None = None,
+                     claims_file: str = CLAIMS_FILE) -> VerificationReport:
     report = VerificationReport()
     embedder = None
     for collection in collections:
-        if not (collection.folder / "verification.jsonl").is_file():
+        if not (collection.folder / claims_file).is_file():
             continue
         if progress:
             progress(f"verifying {collection.name}")
-        claims = CollectionClaims(collection, settings, embedder)
+        claims = CollectionClaims(collection, settings, embedder, claims_file)
         embedder = claims.bot.embedder
         report.direct += run_direct(claims)
         if end_to_end:

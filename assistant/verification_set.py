@@ -1,8 +1,10 @@
 """The verification benchmark's rows: one generated sentence each, faithful or wrong in a named way.
 
-``benchmarks/<collection>/verification.jsonl`` holds them. ``[k]`` in ``answer`` cites ``cites[k-1]``, a
-string that lies inside one chunk of the collection (the passage the sentence cites). A ``wrong_citation``
-row's fact is true but its citation is not: ``supported_by`` names the passage that does hold it.
+``benchmarks/<collection>/verification.jsonl`` holds them (``verification-holdout.jsonl``: more of them,
+written after the verifier's rules were, to check those rules on sentences they were not written against).
+``[k]`` in ``answer`` cites ``cites[k-1]``, a string that lies inside one chunk of the collection (the passage
+the sentence cites). A ``wrong_citation`` row's fact is true but its citation is not: ``supported_by`` names
+the passage that does hold it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+CLAIMS_FILE = "verification.jsonl"  # each collection's set; verification-holdout.jsonl: rows written after the rules
 FAITHFUL_KINDS = ("numbers_as_words", "date_format", "synonym", "reordered", "merged")
 WRONG_KINDS = ("wrong_number", "wrong_date", "wrong_name", "contradiction", "addition", "wrong_citation",
                "no_citation", "outside_knowledge")

@@ -16,16 +16,16 @@ from pathlib import Path
 from check_questions import collection_paths, main
 
 from assistant.evaluation import normalize
-from assistant.verification_set import FAITHFUL_KINDS, WRONG_KINDS, load_claims
+from assistant.verification_set import CLAIMS_FILE, FAITHFUL_KINDS, WRONG_KINDS, load_claims
 from ingest.chunking import chunk_document
 from ingest.loaders import load
 
-MIN_PER_KIND = 2
+MIN_PER_KIND = 2  # verification-holdout.jsonl: one of each
 
 
-def problems(folder: Path) -> list[str]:
+def problems(folder: Path, claims_file: str = CLAIMS_FILE, min_per_kind: int = MIN_PER_KIND) -> list[str]:
     texts = [normalize(c.text) for path in collection_paths(folder) for c in chunk_document(load(path))]
-    rows = load_claims(folder / "verification.jsonl")
+    rows = load_claims(folder / claims_file)
     found = []
     for row in rows:
         for needle in [*row.cites, *row.supported_by]:
@@ -33,7 +33,7 @@ def problems(folder: Path) -> list[str]:
                 found.append(f"{row.id}: cited text not inside any one chunk: {needle!r}")
     counts = Counter(row.kind for row in rows)
     found += [f"only {counts[kind]} rows of kind {kind}" for kind in (*FAITHFUL_KINDS, *WRONG_KINDS)
-              if counts[kind] < MIN_PER_KIND]
+              if counts[kind] < min_per_kind]
     return found
 
 

@@ -32,6 +32,14 @@ def test_every_cited_text_lies_in_one_chunk_and_every_kind_is_there(folder):
     assert problems(folder) == []
 
 
+@pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
+def test_the_held_out_set_has_one_row_of_each_kind_citing_text_of_one_chunk(folder):
+    rows = load_claims(folder / "verification-holdout.jsonl")
+    assert sorted(r.kind for r in rows) == sorted({*FAITHFUL_KINDS, *WRONG_KINDS})
+    assert not {r.id for r in rows} & {r.id for r in load_claims(folder / "verification.jsonl")}
+    assert problems(folder, "verification-holdout.jsonl", min_per_kind=1) == []
+
+
 def test_a_row_whose_markers_do_not_match_its_cites_is_refused():
     with pytest.raises(ValueError, match="do not match"):
         ClaimRow(id="x", kind="synonym", question="q?", answer="A fact [2].", cites=["one passage"])

@@ -258,6 +258,10 @@ def evaluate(
     verification: Annotated[bool, typer.Option(help=(
         "With a benchmark folder: measure citation verification instead, on each collection's verification.jsonl "
         "(the real verifier, then end to end through the openai backend against a loopback server)."))] = False,
+    claims: Annotated[str, typer.Option(help=(
+        "With --verification: the file name of each collection's verification set "
+        "(verification-holdout.jsonl: the rows written after the verifier's rules, for a held-out check)."))
+    ] = "verification.jsonl",
     data_dir: DataDir = None,
     collection: CollectionName = None,
 ) -> None:
@@ -271,7 +275,7 @@ def evaluate(
     if is_benchmark(questions) and verification:
         from assistant.interfaces.verification_command import evaluate_verification
 
-        evaluate_verification(questions, out_file, data_dir)
+        evaluate_verification(questions, out_file, data_dir, claims)
         return
     if is_benchmark(questions):
         _evaluate_benchmark(questions, out_file, data_dir, llm)

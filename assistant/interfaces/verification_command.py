@@ -11,21 +11,22 @@ from pydantic import ValidationError
 from assistant.interfaces.cli_support import _fail, err, out, visible
 
 
-def evaluate_verification(folder: Path, out_file: Path | None, data_dir: Path | None) -> None:
+def evaluate_verification(folder: Path, out_file: Path | None, data_dir: Path | None,
+                          claims_file: str = "verification.jsonl") -> None:
     from assistant.benchmark import find_collections
     from assistant.settings import Settings
     from assistant.verification_bench import failures, run_verification
 
     try:
         settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
-        report = run_verification(find_collections(folder), settings,
+        report = run_verification(find_collections(folder), settings, claims_file=claims_file,
                                   progress=lambda step: err.print(f"[dim]{step}[/]"))
     except ValidationError as exc:
         raise _fail(f"invalid verification set or settings: {exc}", 2) from exc
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot run the verification benchmark {folder}: {exc}", 2) from exc
     if not report.direct:
-        raise _fail(f"no collection of {folder} has a verification.jsonl", 2)
+        raise _fail(f"no collection of {folder} has a {claims_file}", 2)
     for line in failures(report.direct):
         out.print(f"[yellow]{visible(line)}[/]", highlight=False)
     out.print(report.table(), highlight=False)
