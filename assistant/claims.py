@@ -28,9 +28,12 @@ _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
              "ninth": 9, "tenth": 10, "twelfth": 12, "twentieth": 20}
 _COUNTED = [u for u in _UNITS if u != "one"]  # "one" is more often a pronoun ("one of them") than a count
-_NUMBER_WORD = re.compile(r"\b(?:" + "|".join([*_COUNTED, *_TENS, *_SCALES, "a dozen", "dozen"]) + r")(?:[-\s]+(?:"
-                          + "|".join([*_UNITS, *_TENS, *_SCALES, "and"]) + r"))*\b", re.IGNORECASE)
-_DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:\.\d+)*")
+_SMALL = "|".join([*_UNITS, *_TENS])
+# "and" joins only after a scale ("four thousand and ninety-five"); "ten and eleven" are two numbers
+_SCALE = r"(?:" + "|".join(_SCALES) + r")\b(?:\s+and(?=\s+(?:" + _SMALL + r")\b))?"
+_NUMBER_WORD = re.compile(r"\b(?:(?:" + "|".join([*_COUNTED, *_TENS, "a dozen", "dozen"]) + r")\b|" + _SCALE + r")"
+                          r"(?:[-\s]+(?:(?:" + _SMALL + r")\b|" + _SCALE + r"))*", re.IGNORECASE)
+_DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+(?:\.\d+)*")  # "4,095," is 4095
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _CODE = re.compile(r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*|[\w.~-]*/[\w./~-]+|[a-z]\w*[._]\w[\w.-]*|[a-z]+-\d[\w.-]*)")
 _VERSION = re.compile(r"v\d[\d.]*", re.IGNORECASE)  # "v2.0": a number, compared as one
@@ -129,6 +132,8 @@ def _names(folded: str) -> set[str]:
 
 
 def _bare(name: str) -> str:
+    if re.fullmatch(r"-[^\W_]", name.strip(".,;:")):  # "-J" and "-j" are different options
+        return name.strip(".,;:")
     name = re.sub(r"['’]s?$", "", name.strip(".,;:")).lower()
     return name[:-1] if len(name) > 3 and name.endswith("s") and not name.endswith("ss") else name
 
@@ -154,8 +159,7 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
     A negation counts where it bears on what both sides say: the word it negates is on the other side too
     (the same stem, or ``close`` to one of its words: "bring" and "brought").
     """
-    claim_words = [w.lower() for w in words(claim)]
-    support_words = [w.lower() for w in words(support)]
+    claim_words, support_words = _prose_words(claim), _prose_words(support)
     claim_stems, support_stems = {stem(w) for w in claim_words}, {stem(w) for w in support_words}
     negated_claim = _negations(claim_words, support_words, close) if not _hedged(support_words) else []
     if negated_claim:
@@ -164,10 +168,17 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
     if negated_support:
         return f"drops the passage's negation ({negated_support[0]!r})"
     for word in claim_stems - support_stems:
-        opposite = ANTONYMS.get(word, frozenset()) & support_stems
+        opposite = (ANTONYMS.get(word, frozenset()) & support_stems) - claim_stems  # "a soft and a hard limit"
         if opposite:
             return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
     return None
+
+
+_OPTION_VALUE = re.compile(r"--?[\w-]+=\S+")  # "--color=never" names a setting; it negates nothing
+
+
+def _prose_words(text: str) -> list[str]:
+    return [w.lower() for w in words(_OPTION_VALUE.sub(" ", text))]
 
 
 def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[str]], bool] | None) -> list[str]:
@@ -197,7 +208,7 @@ def _hedged(tokens: list[str]) -> bool:
 
 
 def is_negation(token: str) -> bool:
-    return token in NEGATIONS or token.endswith("n't")
+    return token in NEGATIONS or token.endswith(("n't", "n’t"))
 
 
 def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:

@@ -77,6 +77,15 @@ class Judgement:
 
 
 @dataclass(frozen=True, slots=True)
+class Unsupported:
+    """Why passages do not support a sentence; ``reversed``: they say the opposite, so the sentence is dropped
+    rather than its citation moved to a passage that merely does not contradict it."""
+
+    reason: str
+    reversed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Verification:
     judgements: list[Judgement]
 
@@ -205,10 +214,10 @@ class Verifier:
             found = self._support(claim, vector, [passages[n - 1] for n in valid], sentence_vectors)
             if isinstance(found, tuple):
                 return Judgement(claim, cited, "kept", quotes=found)
-            why = found
+            why, reversed_ = found.reason, found.reversed
         else:
-            why = f"cites passage {numbers[0]}, which does not exist"
-        if self.config.move_citations:
+            why, reversed_ = f"cites passage {numbers[0]}, which does not exist", False
+        if self.config.move_citations and not reversed_:  # it says the opposite: no citation slip
             for n, chunk in enumerate(passages, start=1):
                 if n in valid:
                     continue
@@ -218,14 +227,16 @@ class Verifier:
         return Judgement(claim, cited, "dropped", why)
 
     def _support(self, claim: str, vector: np.ndarray, chunks: Sequence[Chunk],
-                 sentence_vectors: Mapping[str, np.ndarray]) -> tuple[Quote, ...] | str:
+                 sentence_vectors: Mapping[str, np.ndarray]) -> tuple[Quote, ...] | Unsupported:
         """The quotes that support ``claim`` in ``chunks``, or why there are none."""
         found = self.measure(claim, vector, chunks, sentence_vectors)
         if isinstance(found, str):
-            return found
+            return Unsupported(found)
         window, measured = found
         why = measured.failure(self.config, self.fit)
-        return why or tuple(sorted(window, key=lambda q: (q.chunk.source, q.start)))
+        if why:
+            return Unsupported(why, reversed=measured.reversal is not None)
+        return tuple(sorted(window, key=lambda q: (q.chunk.source, q.start)))
 
     def measure(self, claim: str, vector: np.ndarray, chunks: Sequence[Chunk],
                 sentence_vectors: Mapping[str, np.ndarray]) -> tuple[list[Quote], Measured] | str:
@@ -384,3 +395,4 @@ def _window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quo
             break
         window.append(best)
     return window
+

@@ -254,6 +254,20 @@ def test_generated_answer_from_article_sentences_keeps_them_with_sound_citations
     assert answer.answer == f"{third} [1] {first} [2] {other} [3]"
 
 
+def test_a_sentence_its_cited_passage_contradicts_is_dropped_not_moved_to_one_that_agrees(embedder):
+    """A passage that says the opposite is no citation slip: the sentence goes, even where another passage
+    shown to the model says it (the documents disagree; the model's citation chose the one it reverses)."""
+    docs = [Document("/gen/a.md", "# Cache\n\nThe cache is not cleared when the server restarts.\n", "A"),
+            Document("/gen/b.md", "# Cache\n\nThe cache is cleared when the server restarts.\n", "B")]
+    passages = [chunk_document(d)[0] for d in docs]
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+    reversed_, = verifier.verify("The cache is cleared when the server restarts [1].", passages, vectors).judgements
+    assert reversed_.verdict == "dropped" and "negation" in (reversed_.reason or "")
+    agreeing, = verifier.verify("The cache is cleared when the server restarts [2].", passages, vectors).judgements
+    assert agreeing.verdict == "kept"
+
+
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before_it():
     text = "Alpha rose in 2020. [1] Progress on beta was slow. [2]"
     assert split_claims(text) == [("Alpha rose in 2020.", [1]), ("Progress on beta was slow.", [2])]

@@ -1,0 +1,50 @@
+"""What a generated sentence claims (assistant/claims.py): values, names and polarity, without a model."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.claims import claimed, contradiction, missing_values
+
+
+@pytest.mark.parametrize(("text", "numbers"), [
+    ("limited to 4,095, and the pages to 63", {"4095", "63"}),  # a separator comma, then a clause comma
+    ("at most four thousand and ninety-five students", {"4095"}),
+    ("one hundred and five files", {"105"}),
+    ("at hours eight, nine, ten and eleven", {"8", "9", "10", "11"}),  # "and" after no scale joins nothing
+    ("three hundred thousand rows", {"300000"}),
+    ("a dozen eggs and 1,000 and 2,000,000", {"12", "1000", "2000000"}),
+])
+def test_numbers_are_read_as_values_whichever_way_they_are_written(text, numbers):
+    assert set(claimed(text).numbers) == numbers
+
+
+def test_a_number_written_in_words_is_found_in_digits_before_a_comma():
+    assert missing_values("A test is limited to four thousand and ninety-five students.",
+                          "The maximum number of students per test is limited to 4,095, and pages to 63.") == []
+
+
+def test_short_options_differ_by_case_and_other_names_do_not():
+    support = "-j, --bzip2 Filter the archive through bzip2(1)."
+    assert missing_values("tar -J filters the archive through bzip2(1).", support) == ["-J"]
+    assert missing_values("tar -j filters the archive through bzip2(1).", support) == []
+    assert missing_values("Coşkun's F-16s", "Coskun asked for F-16 jets") == []
+
+
+def test_a_negation_written_with_a_typographic_apostrophe_is_a_negation():
+    support = "If you haven’t specified an editor, Git uses vi."
+    assert contradiction("Git uses vi if you have specified an editor.", support) is not None
+    assert contradiction("Git uses vi if you haven't specified an editor.", support) is None
+
+
+def test_an_option_value_is_not_a_negation():
+    support = "Colour is disabled with --color=never. With --color=auto, ls emits colour codes on a terminal."
+    assert contradiction("With --color=auto ls emits colour codes on a terminal.", support) is None
+    assert contradiction("With --color=auto ls never emits colour codes on a terminal.", support) is not None
+
+
+def test_an_antonym_counts_only_where_the_claim_does_not_say_both():
+    """Saying both is no reversal ("hard" is then an addition, which the support score weighs)."""
+    assert contradiction("There is a soft and a hard limit on blocks.", "The soft limit on blocks is 100.") is None
+    assert contradiction("The hard limit can be exceeded for a while.",
+                         "A soft limit can be temporarily exceeded.") is not None
