@@ -9,8 +9,9 @@ supported when, against that support text:
   vectors from the same embedding model, so "purchase" supports "buy");
 - and it is close to it as a whole (cosine, or a high share of shared terms).
 A sentence its cited passage does not support, but another passage shown to the model does, keeps its
-place with the citation moved there (verdict "moved"). Every other failure drops the sentence, with why.
-The kept sentence's citations quote its support sentences verbatim, with their offsets.
+place with the citation moved there (verdict "moved"), unless the cited passage says the opposite. Every
+other failure drops the sentence, with why. The kept sentence's citations quote its support sentences
+verbatim, with their offsets.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class VerifierConfig(BaseModel):
         "Most support sentences joined for one generated sentence (besides the closest of each cited passage)."))
     move_citations: bool = Field(True, description=(
         "A sentence its citation does not support, but another shown passage does, is kept with the citation "
-        "moved; off: such sentences are dropped."))
+        "moved (not when the cited passage says the opposite); off: such sentences are dropped."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,4 +396,3 @@ def _window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quo
             break
         window.append(best)
     return window
-
