@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.verification_set import FAITHFUL_KINDS, WRONG_KINDS, ClaimRow, load_claims
+from assistant.verification_set import CLAIMS_FILE, FAITHFUL_KINDS, HOLDOUT_FILE, WRONG_KINDS, ClaimRow, load_claims
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -34,10 +34,10 @@ def test_every_cited_text_lies_in_one_chunk_and_every_kind_is_there(folder):
 
 @pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
 def test_the_held_out_set_has_one_row_of_each_kind_citing_text_of_one_chunk(folder):
-    rows = load_claims(folder / "verification-holdout.jsonl")
+    rows = load_claims(folder / HOLDOUT_FILE)
     assert sorted(r.kind for r in rows) == sorted({*FAITHFUL_KINDS, *WRONG_KINDS})
-    assert not {r.id for r in rows} & {r.id for r in load_claims(folder / "verification.jsonl")}
-    assert problems(folder, "verification-holdout.jsonl", min_per_kind=1) == []
+    assert not {r.id for r in rows} & {r.id for r in load_claims(folder / CLAIMS_FILE)}
+    assert problems(folder, HOLDOUT_FILE, min_per_kind=1) == []
 
 
 def test_a_row_whose_markers_do_not_match_its_cites_is_refused():

@@ -9,10 +9,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from assistant.interfaces.cli_support import _fail, err, out, visible
+from assistant.verification_set import CLAIMS_FILE
 
 
 def evaluate_verification(folder: Path, out_file: Path | None, data_dir: Path | None,
-                          claims_file: str = "verification.jsonl") -> None:
+                          claims_file: str = CLAIMS_FILE) -> None:
     from assistant.benchmark import find_collections
     from assistant.settings import Settings
     from assistant.verification_bench import failures, run_verification
