@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.resources import files
 from typing import Literal
@@ -28,8 +28,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.claims import content_words, contradiction, missing_values
-from assistant.instructions import instruction_sentences
 from assistant.records import MARKER, SPACED_MARKER
+from assistant.support import Quote, absent_words, ranked_sentences, support_window, with_values_nearby
 from ingest.chunking import sentence_spans
 from ingest.records import Chunk
 
@@ -56,14 +56,6 @@ class VerifierConfig(BaseModel):
     move_citations: bool = Field(True, description=(
         "A sentence its citation does not support, but another shown passage does, is kept with the citation "
         "moved (not when the cited passage says the opposite); off: such sentences are dropped."))
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    chunk: Chunk
-    start: int  # offsets in the source
-    end: int
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,21 +234,25 @@ class Verifier:
     def measure(self, claim: str, vector: np.ndarray, chunks: Sequence[Chunk],
                 sentence_vectors: Mapping[str, np.ndarray]) -> tuple[list[Quote], Measured] | str:
         """The support window of ``claim`` in ``chunks`` and how well it holds the claim."""
-        ranked = _ranked_sentences(vector, chunks, sentence_vectors)
+        ranked = ranked_sentences(vector, chunks, sentence_vectors)
         if not ranked:
             return "the cited passage does not support it"
         wanted = content_words(claim)
-        window = _window(wanted, ranked, self.config.window, self.config.window_floor)
+        window = support_window(wanted, ranked, self.config.window, self.config.window_floor)
         support = " ".join(q.text for q in window)
         around = " ".join(f"{c.title} {c.section}" for c in chunks)  # names may live in the heading
-        absent = _absent(wanted, support)
+        absent = absent_words(wanted, support)
         unmatched = self._unmatched(absent, support)
-        return window, Measured(
+        measured = Measured(
             words=len(wanted), unmatched=unmatched,
             worst_clause=_worst_clause(claim, set(unmatched)),
             held=self._held(claim, support),
             missing=missing_values(claim, support, around),
             reversal=contradiction(claim, support, self._close))
+        if measured.missing:
+            window, missing = with_values_nearby(claim, window, measured.missing, ranked, around)
+            measured = replace(measured, missing=missing)
+        return window, measured
 
     def _held(self, claim: str, support: str) -> tuple[float, float]:
         """Cosines (encoded afresh, not pooled) of the claim and of its least supported clause with the support
@@ -347,52 +343,3 @@ def support_fit() -> SupportFit:
     if tuple(data["features"]) != FEATURES:
         raise ValueError("assistant/data/verifier_fit.json was fitted on other features; refit it")
     return SupportFit(tuple(data["coef"]), data["intercept"], data["threshold"])
-
-
-def _absent(wanted: Sequence[tuple[str, str]], support: str) -> list[str]:
-    have = {s for _, s in content_words(support)}
-    return [w for w, s in wanted if s not in have]
-
-
-def _ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],
-                      sentence_vectors: Mapping[str, np.ndarray]) -> list[tuple[float, Quote]]:
-    """Every sentence of the chunks the model was shown, closest to the claim first."""
-    ranked = []
-    for chunk in chunks:
-        vectors = sentence_vectors.get(chunk.id)
-        if vectors is None:
-            continue
-        withheld = instruction_sentences(chunk)  # never support: the model was not shown them
-        for i, ((start, end), cosine) in enumerate(zip(chunk.sentences, vectors @ vector, strict=True)):
-            if i not in withheld:
-                quote = Quote(chunk, start, end, chunk.text[start - chunk.start : end - chunk.start])
-                ranked.append((float(cosine), quote))
-    ranked.sort(key=lambda pair: -pair[0])
-    return ranked
-
-
-def _window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quote]], size: int,
-            floor: float) -> list[Quote]:
-    """The closest sentence of each cited passage, joined by those of the next closest (at least ``floor`` close to
-    the claim) that hold more of its words. Values are not a reason to join a sentence: a number or name found
-    in some other sentence does not make the claim's one right."""
-    window = [ranked[0][1]]
-    for _, quote in ranked[1:]:  # a sentence citing several passages: the best of each
-        if all(q.chunk.id != quote.chunk.id for q in window):
-            window.append(quote)
-    for _ in range(size - len(window)):
-        support = " ".join(q.text for q in window)
-        gap = len(_absent(wanted, support))
-        if gap == 0:
-            break
-        best, best_gap = None, gap
-        for cosine, quote in ranked[1 : 2 + size * 2]:
-            if quote in window or cosine < floor:
-                continue
-            new = len(_absent(wanted, f"{support} {quote.text}"))
-            if new < best_gap:
-                best, best_gap = quote, new
-        if best is None:
-            break
-        window.append(best)
-    return window

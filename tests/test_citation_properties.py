@@ -268,6 +268,43 @@ def test_a_sentence_its_cited_passage_contradicts_is_dropped_not_moved_to_one_th
     assert agreeing.verdict == "kept"
 
 
+MANUAL = """# ssh_config
+
+NumberOfPasswordPrompts
+        Specifies the number of password prompts before giving up.  The
+        argument to this keyword must be an integer.  The default is 3.
+
+Port    Specifies the port number to connect on the remote host.  The
+        default is 22.
+
+ExitCode
+        A script should exit with code 125 when the revision cannot be tested.  It
+        was chosen because 126 and 127 are used by shells for errors.
+"""
+
+
+def test_a_value_stated_later_in_the_same_paragraph_supports_the_claim_and_is_quoted(embedder):
+    """Manuals name a setting in one sentence and give its value a sentence or two later: the value counts, and
+    the citation quotes the sentence that states it. A value from another paragraph or a sentence that tells
+    several values apart does not."""
+    passages = chunk_document(Document("/gen/ssh_config.md", MANUAL, "ssh_config"))
+    assert len(passages) == 1
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+
+    def judged(text: str):
+        judgement, = verifier.verify(text, passages, vectors).judgements
+        return judgement
+
+    faithful = judged("ssh gives three password prompts before giving up [1].")
+    assert faithful.verdict == "kept", faithful.reason
+    assert "The default is 3." in [q.text for q in faithful.quotes]
+    other_paragraph = judged("ssh gives 22 password prompts before giving up [1].")
+    assert other_paragraph.verdict == "dropped" and "22" in (other_paragraph.reason or "")
+    swapped = judged("A script should exit with code 127 when the revision cannot be tested [1].")
+    assert swapped.verdict == "dropped" and "127" in (swapped.reason or "")
+
+
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before_it():
     text = "Alpha rose in 2020. [1] Progress on beta was slow. [2]"
     assert split_claims(text) == [("Alpha rose in 2020.", [1]), ("Progress on beta was slow.", [2])]

@@ -1,0 +1,117 @@
+"""The support of a generated sentence: the sentences of its cited passages that hold it (``assistant.verify``).
+
+Ranked by the pooled sentence vectors the store keeps, the closest sentence of each cited passage starts the
+window; the next closest join it while they hold more of the claim's words; and a sentence of the same
+paragraph joins it for a literal value the claim states (a setting's default given a sentence later).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.claims import WEEKDAYS, claimed, content_words, missing_values
+from assistant.instructions import instruction_sentences
+from assistant.questions import MONTHS
+from ingest.records import Chunk
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    chunk: Chunk
+    start: int  # offsets in the source
+    end: int
+    text: str
+
+
+def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
+                       ranked: Sequence[tuple[float, Quote]], around: str) -> tuple[list[Quote], list[str]]:
+    """The window joined by the sentences of its own paragraphs that hold literal values the claim states and the
+    window lacks ("Specifies the number of password prompts before giving up. The argument to this keyword must
+    be an integer. The default is 3."), so the quote shows the value. Literal values only (numbers, dates,
+    options, paths): a setting's value follows the sentence that introduces it, while a proper name elsewhere
+    in the paragraph names something else. A sentence that also states numbers the claim does not is left out:
+    it tells several values apart ("125 ..., because 126 and 127 are used by POSIX shells"), and the claim's
+    may be the wrong one of them. Only the values are measured again: a sentence joined for a value is
+    no reason to count the claim's words as supported. Returns the window and the values still missing."""
+    said = claimed(claim).numbers
+    names = [m for m in missing if not _literal(m)]
+    literals = [m for m in missing if _literal(m)]
+    paragraphs = [_paragraph_span(q) for q in window]
+    joined = list(window)
+    for _, quote in sorted(ranked, key=lambda pair: (pair[1].chunk.source, pair[1].start)):
+        inside = any(quote.chunk.id == q.chunk.id and start <= quote.start and quote.end <= end
+                     for q, (start, end) in zip(window, paragraphs, strict=True))
+        if not literals or quote in joined or not inside or claimed(quote.text).numbers - said:
+            continue
+        fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
+        if len(fewer) < len(literals):
+            joined, literals = [*joined, quote], fewer
+    return joined, [m for m in missing if m in names or m in literals]
+
+
+def _literal(value: str) -> bool:
+    """A number, date, option or path (``missing_values`` gives these as "3", "april", "--soft", "/mode")."""
+    return value[0].isdigit() or value[0] in "-/~." or value in MONTHS or value in WEEKDAYS
+
+
+def _paragraph_span(quote: Quote) -> tuple[int, int]:
+    """Source offsets of the paragraph (between blank lines, within its chunk) that holds ``quote``."""
+    text, offset = quote.chunk.text, quote.chunk.start
+    breaks = [m.end() for m in _BLANK_LINE.finditer(text, 0, quote.start - offset)]
+    after = _BLANK_LINE.search(text, quote.end - offset)
+    return offset + (breaks[-1] if breaks else 0), offset + (after.start() if after else len(text))
+
+
+def absent_words(wanted: Sequence[tuple[str, str]], support: str) -> list[str]:
+    have = {s for _, s in content_words(support)}
+    return [w for w, s in wanted if s not in have]
+
+
+def ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],
+                      sentence_vectors: Mapping[str, np.ndarray]) -> list[tuple[float, Quote]]:
+    """Every sentence of the chunks the model was shown, closest to the claim first."""
+    ranked = []
+    for chunk in chunks:
+        vectors = sentence_vectors.get(chunk.id)
+        if vectors is None:
+            continue
+        withheld = instruction_sentences(chunk)  # never support: the model was not shown them
+        for i, ((start, end), cosine) in enumerate(zip(chunk.sentences, vectors @ vector, strict=True)):
+            if i not in withheld:
+                quote = Quote(chunk, start, end, chunk.text[start - chunk.start : end - chunk.start])
+                ranked.append((float(cosine), quote))
+    ranked.sort(key=lambda pair: -pair[0])
+    return ranked
+
+
+def support_window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quote]], size: int,
+            floor: float) -> list[Quote]:
+    """The closest sentence of each cited passage, joined by those of the next closest (at least ``floor`` close to
+    the claim) that hold more of its words. Values are not a reason to join a sentence: a number or name found
+    in some other sentence does not make the claim's one right."""
+    window = [ranked[0][1]]
+    for _, quote in ranked[1:]:  # a sentence citing several passages: the best of each
+        if all(q.chunk.id != quote.chunk.id for q in window):
+            window.append(quote)
+    for _ in range(size - len(window)):
+        support = " ".join(q.text for q in window)
+        gap = len(absent_words(wanted, support))
+        if gap == 0:
+            break
+        best, best_gap = None, gap
+        for cosine, quote in ranked[1 : 2 + size * 2]:
+            if quote in window or cosine < floor:
+                continue
+            new = len(absent_words(wanted, f"{support} {quote.text}"))
+            if new < best_gap:
+                best, best_gap = quote, new
+        if best is None:
+            break
+        window.append(best)
+    return window
