@@ -4,7 +4,7 @@ For each generated sentence the verifier finds its support: the cited passages' 
 (one, or up to ``window`` when the claim joins facts from several sentences or passages). The sentence is
 supported when, against that support text:
 - every number, date and name it states is there, compared as values (assistant/claims.py); a number, option
-  or path may also be in a later sentence of the same paragraph, which then joins the support
+  or path may also be in another sentence of the same paragraph, which then joins the support
   (assistant/support.py);
 - it neither negates nor reverses it (a negation or an antonym on one side only);
 - it adds nothing: each of its content words is in the support, or close to one of its words (word
