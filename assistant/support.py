@@ -7,7 +7,6 @@ paragraph joins it for a literal value the claim states (a setting's default giv
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,9 +15,8 @@ import numpy as np
 from assistant.claims import WEEKDAYS, claimed, content_words, missing_values
 from assistant.instructions import instruction_sentences
 from assistant.questions import MONTHS
+from ingest.chunking import PARAGRAPH_BREAK
 from ingest.records import Chunk
-
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +43,11 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
     paragraphs = [_paragraph_span(q) for q in window]
     joined = list(window)
     for _, quote in sorted(ranked, key=lambda pair: (pair[1].chunk.source, pair[1].start)):
+        if not literals:
+            break
         inside = any(quote.chunk.id == q.chunk.id and start <= quote.start and quote.end <= end
                      for q, (start, end) in zip(window, paragraphs, strict=True))
-        if not literals or quote in joined or not inside or claimed(quote.text).numbers - said:
+        if quote in joined or not inside or claimed(quote.text).numbers - said:
             continue
         fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
         if len(fewer) < len(literals):
@@ -63,8 +63,8 @@ def _literal(value: str) -> bool:
 def _paragraph_span(quote: Quote) -> tuple[int, int]:
     """Source offsets of the paragraph (between blank lines, within its chunk) that holds ``quote``."""
     text, offset = quote.chunk.text, quote.chunk.start
-    breaks = [m.end() for m in _BLANK_LINE.finditer(text, 0, quote.start - offset)]
-    after = _BLANK_LINE.search(text, quote.end - offset)
+    breaks = [m.end() for m in PARAGRAPH_BREAK.finditer(text, 0, quote.start - offset)]
+    after = PARAGRAPH_BREAK.search(text, quote.end - offset)
     return offset + (breaks[-1] if breaks else 0), offset + (after.start() if after else len(text))
 
 
@@ -74,7 +74,7 @@ def absent_words(wanted: Sequence[tuple[str, str]], support: str) -> list[str]:
 
 
 def ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],
-                      sentence_vectors: Mapping[str, np.ndarray]) -> list[tuple[float, Quote]]:
+                     sentence_vectors: Mapping[str, np.ndarray]) -> list[tuple[float, Quote]]:
     """Every sentence of the chunks the model was shown, closest to the claim first."""
     ranked = []
     for chunk in chunks:
@@ -91,7 +91,7 @@ def ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],
 
 
 def support_window(wanted: Sequence[tuple[str, str]], ranked: Sequence[tuple[float, Quote]], size: int,
-            floor: float) -> list[Quote]:
+                   floor: float) -> list[Quote]:
     """The closest sentence of each cited passage, joined by those of the next closest (at least ``floor`` close to
     the claim) that hold more of its words. Values are not a reason to join a sentence: a number or name found
     in some other sentence does not make the claim's one right."""

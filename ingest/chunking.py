@@ -19,7 +19,7 @@ from ingest.records import Chunk, Document, chunk_id
 from ingest.segmenter import english_segmenter
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")  # also where the verifier looks for a value (assistant/support.py)
 # A fenced code block: one "sentence" (its inner lines, verbatim), never split by the sentence splitter
 _WRAPPED_ON = re.compile(r"^\s*[a-z(]")  # a line that starts in lower case goes on with the sentence before
 _SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
@@ -171,7 +171,7 @@ def _prose_spans(text: str, start: int, end: int, limit: int) -> list[tuple[int,
     spans: list[tuple[int, int]] = []
     section = text[start:end]
     pos = 0
-    for match in [*_PARAGRAPH_BREAK.finditer(section), None]:
+    for match in [*PARAGRAPH_BREAK.finditer(section), None]:
         para_end = match.start() if match else len(section)
         for span in sentence_spans(section[pos:para_end], start + pos):
             spans.extend(_split_long(span, text, limit))
