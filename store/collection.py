@@ -38,6 +38,7 @@ from store.embeddings import Embedder
 from store.keyword_index import KeywordIndex
 from store.manifest import ChromaManifest, Manifest, ManifestStore, SourceEntry
 from store.records import Hit
+from store.server_lock import LockTimeout, ServerWriteLock
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class StorageMode(Protocol):
 
     def open_keyword(self, manifest: ManifestStore, dense: ChromaIndex) -> KeywordIndex: ...
 
+    def open_write_lock(self, client: Any) -> ServerWriteLock | None:
+        """The lock writers on other machines take too; None where the data dir's file lock is enough."""
+        ...
+
     def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
         """See what other processes wrote; returns the dense index to read from now on."""
         ...
@@ -97,6 +102,9 @@ class EmbeddedStorage:
 
     def open_keyword(self, manifest: ManifestStore, dense: ChromaIndex) -> KeywordIndex:
         return KeywordIndex(self.data_dir / "keyword")
+
+    def open_write_lock(self, client: Any) -> None:
+        return None  # everything is in the data dir, which the file lock guards
 
     def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
         """The keyword log reloads itself; the embedded vector index must be reopened."""
@@ -121,6 +129,10 @@ class ServerStorage:
         keyword = KeywordIndex(None)
         keyword.sync(_manifest_ids(manifest), dense.get)
         return keyword
+
+    def open_write_lock(self, client: Any) -> ServerWriteLock:
+        """Writers with other data dirs (other machines) share the server: the file lock does not reach them."""
+        return ServerWriteLock(client, self.prefix + "writer")
 
     def catch_up(self, manifest: ManifestStore, dense: ChromaIndex, keyword: KeywordIndex) -> ChromaIndex:
         """The server's index is always current; the in-memory BM25 drops removed chunks and fetches new ones."""
@@ -153,6 +165,8 @@ class Collection:
         except EmbeddingMismatchError as exc:  # say which store
             raise EmbeddingMismatchError(exc.stored, exc.wanted, self.storage.where) from None
         self.manifest = self.storage.open_manifest(client)
+        self._server_lock = self.storage.open_write_lock(client)
+        self._server_depth = 0  # writing() nests (repair marks sources changed): the lease is taken once
         self._seen = self.manifest.stamp()  # before the keyword rows: a save made meanwhile is caught up later
         self.checked_at = time.time()  # when this process last compared its view with the store
         self.keyword = self.storage.open_keyword(self.manifest, self.dense)
@@ -225,12 +239,35 @@ class Collection:
                 f"another process is writing to {self.data_dir} (ingest or remove); try again when it ends"
             ) from exc
         try:
-            with self._local:
+            with self._local, self._held_on_server():
                 self.follow_other_writers()  # write on top of the current store, not a stale view
                 self._finish_pending_deletes()
                 yield
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _held_on_server(self) -> Iterator[None]:
+        """The server's write lease (server mode), taken by the outermost ``writing`` of this process."""
+        if self._server_lock is None or self._server_depth:
+            self._server_depth += 1
+            try:
+                yield
+            finally:
+                self._server_depth -= 1
+            return
+        try:
+            self._server_lock.acquire(timeout=self.lock_timeout)
+        except LockTimeout as exc:
+            raise StoreBusyError(
+                f"another process is writing to {self.storage.where} ({exc}); try again when it ends"
+            ) from exc
+        self._server_depth = 1
+        try:
+            yield
+        finally:
+            self._server_depth = 0
+            self._server_lock.release()
 
     def _finish_pending_deletes(self) -> None:
         pending = self.manifest.pending_deletes()

@@ -88,3 +88,53 @@ def test_unreachable_chroma_server_is_a_clear_error(make_assistant, tmp_path):
 
     with pytest.raises(StoreUnavailableError, match="cannot open the Chroma store"):
         make_assistant(chroma_url=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "app")
+
+
+def test_writers_with_their_own_data_dirs_take_turns_on_the_server(chroma_url, make_assistant, tmp_path, tmp_files):
+    """Two machines (data dirs) writing to one server: the second waits for the first's write lease instead of
+    saving the manifest over it. Without the lease, B saves between A's load and A's save, and A's save drops
+    B's source (bench/parallel_ingest.py lost half the sources that way)."""
+    import threading
+
+    from store.manifest import SourceEntry
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    a = make_assistant(chroma_url=chroma_url, chroma_prefix=prefix, data_dir=tmp_path / "machine-a")
+    b = make_assistant(chroma_url=chroma_url, chroma_prefix=prefix, data_dir=tmp_path / "machine-b")
+    note = tmp_files / "zorblat.md"
+    note.write_text(NOTE_TEXT, encoding="utf-8")
+    b_ingest = threading.Thread(target=b.ingest, args=([note],))
+    with a.collection.writing():
+        entries = a.collection.manifest.load()  # a slow write: loaded, not saved yet
+        b_ingest.start()
+        b_ingest.join(timeout=4)
+        assert b_ingest.is_alive(), "B wrote while A held the write lock"
+        entries["a-note"] = SourceEntry("a-note", "A's note", "hash", (), "2026-12-06T00:00:00+00:00")
+        a.collection.manifest.save(entries)
+    b_ingest.join(timeout=60)
+    assert {s.source for s in a.sources()} == {"a-note", str(note.resolve())}
+
+
+def test_the_server_write_lease_is_exclusive_expires_and_is_released(chroma_url):
+    """One holder at a time, a crashed holder's lease is broken after its ttl, and releasing removes only one's
+    own lease."""
+    from store.server_lock import LockTimeout, ServerWriteLock
+
+    client = open_chroma_client(url=chroma_url)
+    name = f"t{uuid.uuid4().hex[:10]}-writer"
+    first, second = ServerWriteLock(client, name, ttl=60), ServerWriteLock(client, name, ttl=60)
+    first.acquire(timeout=1)
+    with pytest.raises(LockTimeout, match="held by"):
+        second.acquire(timeout=0.5)
+    first.release()
+    second.acquire(timeout=1)
+    first.release()  # not first's lease any more: nothing happens to second's
+    with pytest.raises(LockTimeout):
+        first.acquire(timeout=0.5)
+    second.release()
+
+    crashed = ServerWriteLock(client, name, ttl=0.5)
+    crashed.acquire(timeout=1)
+    crashed._renewing.set()  # the process died: nobody renews the lease or releases it
+    first.acquire(timeout=5)  # waits out the ttl, then breaks the lease
+    first.release()

@@ -1,0 +1,99 @@
+"""A write lock held on the ``chroma run`` server, so writers on several machines take turns.
+
+The file lock in the data dir serialises the writers of one machine only. Two ingest processes with data dirs
+of their own (two machines) against one server would each load the manifest, add their sources and save it:
+the second save drops the first one's sources (bench/parallel_ingest.py measured half the sources lost).
+This lock is one record of a small Chroma collection, taken with the two operations Chroma makes conditional:
+
+- ``add`` of an id that exists is ignored, so of two writers adding the record at once exactly one succeeds;
+  each reads the record back and holds the lock only if it names its own random token;
+- ``delete`` with a ``where`` on the owner removes the record only if that owner still holds it, so releasing
+  and breaking an expired lease never remove another writer's newer lease.
+
+A lease lasts ``ttl`` seconds and is renewed by a background thread while held, so a writer that crashed blocks
+the others for at most ``ttl``; a live one never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RECORD = "lock"
+TTL_S = 60.0  # how long a crashed writer's lease blocks the others
+POLL_S = 0.2
+
+
+class LockTimeout(TimeoutError):
+    """Another writer held the lock for the whole wait; the message names it."""
+
+
+class ServerWriteLock:
+    """``acquire(timeout)`` / ``release()`` on the record ``lock`` of the Chroma collection ``name``."""
+
+    def __init__(self, client: Any, name: str, ttl: float = TTL_S) -> None:
+        self.records = client.get_or_create_collection(name, embedding_function=None)
+        self.ttl = ttl
+        self._token: str | None = None
+        self._renewing: threading.Event | None = None
+
+    def acquire(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the lock; raises LockTimeout naming the holder."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        deadline = time.monotonic() + timeout
+        while True:
+            self.records.add(ids=[RECORD], embeddings=[[1.0]], metadatas=[self._lease(token)])
+            holder = self._holder()
+            if holder and holder["owner"] == token:
+                self._token = token
+                self._start_renewing(token)
+                return
+            if holder and float(holder["expires"]) < time.time():
+                log.warning("breaking the expired write lease of %s", holder["owner"])
+                self.records.delete(ids=[RECORD], where={"owner": holder["owner"]})
+                continue
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"held by {holder['owner'] if holder else 'another writer'}")
+            time.sleep(POLL_S)
+
+    def release(self) -> None:
+        token, self._token = self._token, None
+        if self._renewing:
+            self._renewing.set()
+            self._renewing = None
+        if token:
+            try:
+                self.records.delete(ids=[RECORD], where={"owner": token})
+            except Exception:  # the server is away: the lease lapses after ttl instead
+                log.warning("releasing the write lease failed; it expires within %.0f s", self.ttl, exc_info=True)
+
+    def _lease(self, token: str) -> dict[str, Any]:
+        return {"owner": token, "expires": time.time() + self.ttl}
+
+    def _holder(self) -> dict[str, Any] | None:
+        found = self.records.get(ids=[RECORD], include=["metadatas"])
+        return found["metadatas"][0] if found["ids"] else None
+
+    def _start_renewing(self, token: str) -> None:
+        stop = threading.Event()
+        self._renewing = stop
+
+        def renew() -> None:
+            while not stop.wait(self.ttl / 3):
+                try:
+                    holder = self._holder()
+                    if not holder or holder["owner"] != token:  # broken while we slept past the ttl
+                        log.error("the write lease was lost; another writer may have taken it")
+                        return
+                    self.records.update(ids=[RECORD], metadatas=[self._lease(token)])
+                except Exception:  # the server is away: the lease may lapse, the write itself will fail
+                    log.warning("renewing the write lease failed", exc_info=True)
+
+        threading.Thread(target=renew, name="write-lease", daemon=True).start()
