@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -232,12 +232,7 @@ class Collection:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the write lock; raises StoreBusyError if another process holds it past the timeout."""
-        try:
-            self._lock.acquire(timeout=self.lock_timeout)
-        except Timeout as exc:
-            raise StoreBusyError(
-                f"another process is writing to {self.data_dir} (ingest or remove); try again when it ends"
-            ) from exc
+        self._take(self._lock.acquire, Timeout, f"{self.data_dir}")
         try:
             with self._local, self._held_on_server():
                 self.follow_other_writers()  # write on top of the current store, not a stale view
@@ -249,25 +244,25 @@ class Collection:
     @contextmanager
     def _held_on_server(self) -> Iterator[None]:
         """The server's write lease (server mode), taken by the outermost ``writing`` of this process."""
-        if self._server_lock is None or self._server_depth:
-            self._server_depth += 1
-            try:
-                yield
-            finally:
-                self._server_depth -= 1
-            return
-        try:
-            self._server_lock.acquire(timeout=self.lock_timeout)
-        except LockTimeout as exc:
-            raise StoreBusyError(
-                f"another process is writing to {self.storage.where} ({exc}); try again when it ends"
-            ) from exc
-        self._server_depth = 1
+        lease = self._server_lock if not self._server_depth else None
+        if lease:
+            self._take(lease.acquire, LockTimeout, self.storage.where)
+        self._server_depth += 1
         try:
             yield
         finally:
-            self._server_depth = 0
-            self._server_lock.release()
+            self._server_depth -= 1
+            if lease:
+                lease.release()
+
+    def _take(self, acquire: Callable[..., object], timed_out: type[Exception], where: str) -> None:
+        try:
+            acquire(timeout=self.lock_timeout)
+        except timed_out as exc:
+            held = f" ({exc})" if isinstance(exc, LockTimeout) else ""  # the lease names its holder
+            raise StoreBusyError(
+                f"another process is writing to {where}{held} (ingest or remove); try again when it ends"
+            ) from exc
 
     def _finish_pending_deletes(self) -> None:
         pending = self.manifest.pending_deletes()

@@ -11,7 +11,10 @@ This lock is one record of a small Chroma collection, taken with the two operati
   and breaking an expired lease never remove another writer's newer lease.
 
 A lease lasts ``ttl`` seconds and is renewed by a background thread while held, so a writer that crashed blocks
-the others for at most ``ttl``; a live one never loses it.
+the others for at most ``ttl``; a live one never loses it. A lease whose holder ran on this machine (same boot,
+same process namespace) and is no longer running is broken at once, as the OS releases a dead process's file
+lock: an ingest killed and run again does not wait out the ``ttl``. Expiry times are wall-clock times of the machine
+that writes them: the machines' clocks must agree to well within ``ttl`` (NTP does).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,20 +51,23 @@ class ServerWriteLock:
     def acquire(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the lock; raises LockTimeout naming the holder."""
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        here = _machine()
         deadline = time.monotonic() + timeout
         while True:
-            self.records.add(ids=[RECORD], embeddings=[[1.0]], metadatas=[self._lease(token)])
             holder = self._holder()
-            if holder and holder["owner"] == token:
-                self._token = token
-                self._start_renewing(token)
-                return
-            if holder and float(holder["expires"]) < time.time():
-                log.warning("breaking the expired write lease of %s", holder["owner"])
+            if holder is None:  # free: try to take it; of writers adding at once, one record survives
+                self.records.add(ids=[RECORD], embeddings=[[1.0]], metadatas=[self._lease(token)])
+                if (self._holder() or {}).get("owner") == token:
+                    self._token = token
+                    self._start_renewing(token)
+                    return
+                continue
+            if float(holder["expires"]) < time.time() or _died_here(holder, here):
+                log.warning("breaking the write lease of %s: expired, or its process is gone", holder["owner"])
                 self.records.delete(ids=[RECORD], where={"owner": holder["owner"]})
                 continue
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"held by {holder['owner'] if holder else 'another writer'}")
+                raise LockTimeout(f"held by {holder['owner']}")
             time.sleep(POLL_S)
 
     def release(self) -> None:
@@ -75,7 +82,7 @@ class ServerWriteLock:
                 log.warning("releasing the write lease failed; it expires within %.0f s", self.ttl, exc_info=True)
 
     def _lease(self, token: str) -> dict[str, Any]:
-        return {"owner": token, "expires": time.time() + self.ttl}
+        return {"owner": token, "expires": time.time() + self.ttl, "machine": _machine(), "pid": os.getpid()}
 
     def _holder(self) -> dict[str, Any] | None:
         found = self.records.get(ids=[RECORD], include=["metadatas"])
@@ -97,3 +104,25 @@ class ServerWriteLock:
                     log.warning("renewing the write lease failed", exc_info=True)
 
         threading.Thread(target=renew, name="write-lease", daemon=True).start()
+
+
+def _machine() -> str:
+    """Where a pid means this process table: the boot and the pid namespace (Linux); "" where unknown."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def _died_here(holder: dict[str, Any], here: str) -> bool:
+    """The holder ran in this machine's process table and is not running now."""
+    if not here or holder.get("machine") != here or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # running, as another user
+        return False
+    return False

@@ -138,3 +138,25 @@ def test_the_server_write_lease_is_exclusive_expires_and_is_released(chroma_url)
     crashed._renewing.set()  # the process died: nobody renews the lease or releases it
     first.acquire(timeout=5)  # waits out the ttl, then breaks the lease
     first.release()
+
+
+def test_a_lease_whose_process_died_on_this_machine_is_broken_at_once(chroma_url):
+    """An ingest killed and run again must not wait out the lease's ttl, as it does not wait for a file lock."""
+    import subprocess
+    import sys
+    import time
+
+    from store.server_lock import ServerWriteLock
+
+    name = f"t{uuid.uuid4().hex[:10]}-writer"
+    holder = ("import os, sys; from store.chroma_index import open_chroma_client; "
+              "from store.server_lock import ServerWriteLock; "
+              f"ServerWriteLock(open_chroma_client(url={chroma_url!r}), {name!r}, ttl=600).acquire(timeout=5); "
+              "os._exit(0)")  # dies holding it: no release
+    subprocess.run([sys.executable, "-c", holder], check=True, timeout=120)
+    lease = ServerWriteLock(open_chroma_client(url=chroma_url), name, ttl=600)
+    assert lease._holder() is not None  # still held by the dead process
+    started = time.monotonic()
+    lease.acquire(timeout=5)
+    assert time.monotonic() - started < 5
+    lease.release()
