@@ -16,7 +16,7 @@ halves, and three cases, each in collections of its own on that server (``ASSIST
 Correctness, per case, read back from the server after the processes end: every document in the manifest,
 the manifest's chunk ids exactly the chunks the corpus cuts into, Chroma's chunk count equal to them, and
 `assistant doctor` (Chroma, the keyword index and the manifest agree). Throughput: chunks per second of wall
-time, from the first process start to the last exit. Writes bench/results/parallel_ingest.json.
+time, from the first process start to the last exit. Writes bench/results/parallel_ingest.json and .png.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, print_table, write_json
+from common import RESULTS, ROOT, machine, new_figure, print_table, save_figure, write_json
 from synthetic import write_corpus
 
 ASSISTANT = str(ROOT / ".venv" / "bin" / "assistant")
@@ -88,6 +88,21 @@ def read_back(url: str, prefix: str, data_dir: Path, files: int, expected: set[s
     return checks
 
 
+def plot(cases: list[dict], out: Path) -> None:
+    """Chunks/s per case, and the share of the corpus's sources the manifest kept (red where it is wrong)."""
+    fig, (speed, kept) = new_figure(2, 4)
+    labels = [c["case"].replace(", ", ",\n") for c in cases]
+    colors = ["tab:blue" if c["correct"] else "tab:red" for c in cases]
+    speed.bar(labels, [c["chunks_per_s"] for c in cases], color=colors)
+    speed.set_ylabel("chunks / s (first start to last exit)")
+    speed.set_title("Ingest throughput against one chroma run server")
+    kept.bar(labels, [c["sources_in_manifest"] / c["sources_expected"] for c in cases], color=colors)
+    kept.set_ylim(0, 1.05)
+    kept.set_ylabel("sources in the manifest / sources ingested")
+    kept.set_title("Correctness (red: not all sources kept, or doctor found a mismatch)")
+    save_figure(fig, out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=60, help="Synthetic documents per half.")
@@ -129,6 +144,8 @@ def main() -> None:
         title="Ingest processes against one chroma run server (loopback)",
     )
     print(f"wrote {path}")
+    plot(result["cases"], RESULTS / "parallel_ingest.png")
+    print(f"wrote {RESULTS / 'parallel_ingest.png'}")
 
 
 if __name__ == "__main__":
