@@ -100,6 +100,7 @@ def run_case(case: str, rounds: int = 1) -> dict:
     """One case, in this process: the raw encoder, then ``rounds`` times (ingest into a fresh data dir, the raw
     encoder again). Each round's ratio uses the raw encodes on both sides of its ingest; the case reports the
     round with the median ratio, and every round's figures."""
+    from assistant.settings import Settings
     from store.chroma_index import embedding_input
     from store.embeddings import Embedder
 
@@ -107,8 +108,6 @@ def run_case(case: str, rounds: int = 1) -> dict:
     started = time.perf_counter()
     embedder = Embedder()
     load_model_s = time.perf_counter() - started
-    from assistant.settings import Settings
-
     chunks = _distinct_chunks(path, Settings().chunking)
     texts = [embedding_input(c)[0] for c in chunks]
     embedder.encoder.encode(texts[:32], 32)  # warm up on a real batch

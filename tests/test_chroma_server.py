@@ -135,7 +135,7 @@ def test_the_server_write_lease_is_exclusive_expires_and_is_released(chroma_url)
 
     crashed = ServerWriteLock(client, name, ttl=0.5)
     crashed.acquire(timeout=1)
-    crashed._renewing.set()  # the process died: nobody renews the lease or releases it
+    crashed._renewer[0].set()  # the process died: nobody renews the lease or releases it
     first.acquire(timeout=5)  # waits out the ttl, then breaks the lease
     first.release()
 
