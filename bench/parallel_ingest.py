@@ -22,18 +22,21 @@ time, from the first process start to the last exit. Writes bench/results/parall
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine, new_figure, print_table, save_figure, write_json
+from common import RESULTS, machine, new_figure, print_table, save_figure, write_json
+from load_api import ENV
+from load_ingest import ASSISTANT
 from synthetic import write_corpus
 
-ASSISTANT = str(ROOT / ".venv" / "bin" / "assistant")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+
+def server_env(url: str, prefix: str) -> dict[str, str]:
+    """The environment of a CLI process on the server's collections named by ``prefix``."""
+    return {**ENV, "ASSISTANT_CHROMA_URL": url, "ASSISTANT_CHROMA_PREFIX": prefix}
 
 
 def expected_chunk_ids(folders: list[Path]) -> set[str]:
@@ -48,7 +51,7 @@ def expected_chunk_ids(folders: list[Path]) -> set[str]:
 
 def run_ingests(url: str, prefix: str, jobs: list[tuple[Path, list[Path]]]) -> tuple[float, list[dict]]:
     """Start one `assistant ingest` per (data dir, folders) at once; (wall seconds, each process's outcome)."""
-    env = {**ENV, "ASSISTANT_CHROMA_URL": url, "ASSISTANT_CHROMA_PREFIX": prefix}
+    env = server_env(url, prefix)
     started = time.perf_counter()
     procs = [
         subprocess.Popen([ASSISTANT, "ingest", *map(str, folders), "--data-dir", str(data_dir)], env=env,
@@ -71,7 +74,7 @@ def read_back(url: str, prefix: str, data_dir: Path, files: int, expected: set[s
     sources = bot.collection.sources()
     manifest_ids = {cid for entry in sources for cid in entry.chunk_ids}
     doctor = subprocess.run([ASSISTANT, "doctor", "--data-dir", str(data_dir)],
-                            env={**ENV, "ASSISTANT_CHROMA_URL": url, "ASSISTANT_CHROMA_PREFIX": prefix},
+                            env=server_env(url, prefix),
                             capture_output=True, text=True, check=False)
     checks = {
         "sources_in_manifest": len(sources),

@@ -232,7 +232,7 @@ class Collection:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the write lock; raises StoreBusyError if another process holds it past the timeout."""
-        self._take(self._lock.acquire, Timeout, f"{self.data_dir}")
+        self._take(self._lock.acquire, Timeout, str(self.data_dir))
         try:
             with self._local, self._held_on_server():
                 self.follow_other_writers()  # write on top of the current store, not a stale view

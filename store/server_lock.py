@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,6 @@ class ServerWriteLock:
     def acquire(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the lock; raises LockTimeout naming the holder."""
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        here = _machine()
         deadline = time.monotonic() + timeout
         while True:
             holder = self._holder()
@@ -62,7 +62,7 @@ class ServerWriteLock:
                     self._start_renewing(token)
                     return
                 continue
-            if float(holder["expires"]) < time.time() or _died_here(holder, here):
+            if float(holder["expires"]) < time.time() or _died_here(holder):
                 log.warning("breaking the write lease of %s: expired, or its process is gone", holder["owner"])
                 self.records.delete(ids=[RECORD], where={"owner": holder["owner"]})
                 continue
@@ -109,6 +109,7 @@ class ServerWriteLock:
         thread.start()
 
 
+@cache  # fixed for the life of the process: read once, not per lease and renewal
 def _machine() -> str:
     """Where a pid means this process table: the boot and the pid namespace (Linux); "" where unknown."""
     try:
@@ -118,14 +119,15 @@ def _machine() -> str:
         return ""
 
 
-def _died_here(holder: dict[str, Any], here: str) -> bool:
+def _died_here(holder: dict[str, Any]) -> bool:
     """The holder ran in this machine's process table and is not running now."""
+    here = _machine()
     if not here or holder.get("machine") != here or not isinstance(holder.get("pid"), int):
         return False
     try:
-        os.kill(holder["pid"], 0)  # PermissionError: running, as another user
+        os.kill(holder["pid"], 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        pass
+    except PermissionError:  # running, as another user
+        return False
     return False
