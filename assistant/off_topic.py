@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering import AnswerPolicy
+from assistant.decision import AnswerPolicy
 from store.collection import Collection
 from store.files import write_json_atomically
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from store.fusion import reciprocal_rank_fusion
@@ -14,6 +16,15 @@ from store.records import Hit
 
 if TYPE_CHECKING:
     from assistant.langchain_retriever import LangchainHybridRetriever
+    from assistant.understanding import Question
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Stage 2's record: the hits, best first, and the stored vectors of their sentences (by chunk id)."""
+
+    hits: tuple[Hit, ...]
+    sentence_vectors: Mapping[str, np.ndarray]
 
 
 class RetrievalConfig(BaseModel):
@@ -54,6 +65,11 @@ class HybridRetriever:
     def __init__(self, collection: SearchableStore, config: RetrievalConfig) -> None:
         self.collection = collection
         self.config = config
+
+    def gather(self, question: Question) -> Retrieved:
+        """Stage 2: the hits of every search the question needs, with their sentence vectors."""
+        hits = self.retrieve(*question.queries)
+        return Retrieved(tuple(hits), self.collection.sentence_vectors([h.chunk for h in hits]))
 
     def retrieve(self, query: str, *more_queries: str) -> list[Hit]:
         """Hits for ``query``; the rankings of ``more_queries`` (parts of a question) join the fusion."""

@@ -7,11 +7,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from assistant.answering import extractive_answer, shown_text
+from assistant.answering import Trace, extractive_pass, shown_text
 from assistant.errors import QuestionError
 from assistant.generative import (
     answer_messages,
@@ -25,10 +24,11 @@ from assistant.ingestion import IngestReport, ProgressCallback, ingest_files, in
 from assistant.llm import build_backend
 from assistant.off_topic import Thresholds
 from assistant.prompts import Prompts, load_prompts
-from assistant.questions import QuestionProfile, profile, standalone_question, sub_questions
+from assistant.questions import standalone_question
 from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.understanding import Question, understand
 from assistant.verify import Verifier
 from store.collection import Collection
 from store.embeddings import Embedder
@@ -76,17 +76,10 @@ class Assistant:
 
         Generated tokens are not yet verified: the final answer replaces them.
         """
-        question = self.validate_question(question)
-        self.collection.follow_other_writers()  # an ingest in another process shows up at once
-        # the Python API also takes OpenAI-shaped dicts; past this line history travels as Message only
-        turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
-        turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
         clock = _StageClock()
-        standalone, asked, hits, sentence_vectors = self.gather(question, turns, clock)
-        embed = self.embedder.query_vector
-        policy = self.thresholds.policy(self.policy, self.collection)
-        extractive = extractive_answer(asked, standalone, hits, embed, sentence_vectors, policy)
-        clock.done("select")
+        trace = self._extractive(question, history, clock)
+        extractive, standalone = trace.answer, trace.question.standalone
+        hits, sentence_vectors = list(trace.retrieved.hits), trace.retrieved.sentence_vectors
         if self.backend is None or extractive.abstained:
             for citation in extractive.citations:
                 yield TokenEvent(f"{shown_text(citation.quote)} [{citation.n}] ")
@@ -128,21 +121,29 @@ class Assistant:
         clock.done("verify")
         yield AnswerEvent(final.model_copy(update={"standalone_question": question, "timings": clock.timings}))
 
-    def gather(self, question: str, turns: Sequence[Message], clock: _StageClock | None = None) -> Gathered:
-        """The first two stages of an answer: the question understood (its standalone form, its profile, its
-        parts), then its hits and their stored sentence vectors. ``benchmarks/fit_evidence.py`` reads the
-        same evidence the answerer sees through it."""
-        standalone = self.standalone(question, turns)
-        parts = sub_questions(question)
-        part_queries = [f"{part} ({parts[0]})" for part in parts[1:]] if len(parts) > 1 else []
-        asked = profile(question) if standalone == question else _merge_profiles(question, standalone)
-        if clock:
-            clock.done("understand")
-        hits = self.retriever.retrieve(standalone, *part_queries)
-        sentence_vectors = self.collection.sentence_vectors([h.chunk for h in hits])
-        if clock:
-            clock.done("retrieve")
-        return Gathered(standalone, asked, hits, sentence_vectors)
+    def trace(self, question: str, history: Sequence[Message | dict] = ()) -> Trace:
+        """The extractive answer with every stage's record (``assistant eval`` measures the stages through it)."""
+        return self._extractive(question, history, _StageClock())
+
+    def _extractive(self, question: str, history: Sequence[Message | dict], clock: _StageClock) -> Trace:
+        """Stages 1-5 without a language model: understand, retrieve, rank evidence, decide, answer."""
+        question = self.validate_question(question)
+        self.collection.follow_other_writers()  # an ingest in another process shows up at once
+        # the Python API also takes OpenAI-shaped dicts; past this line history travels as Message only
+        turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
+        turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
+        asked = self.understand(question, turns)
+        clock.done("understand")
+        retrieved = self.retriever.gather(asked)
+        clock.done("retrieve")
+        policy = self.thresholds.policy(self.policy, self.collection)
+        trace = extractive_pass(asked, retrieved, self.embedder.query_vector, policy)
+        clock.done("select")
+        return trace
+
+    def understand(self, question: str, turns: Sequence[Message]) -> Question:
+        """Stage 1: the question read once (its standalone form, answer types, specifics, parts)."""
+        return understand(question, self.standalone(question, turns))
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""
@@ -198,15 +199,6 @@ class Assistant:
         return source
 
 
-class Gathered(NamedTuple):
-    """What ``Assistant.gather`` hands the answerer."""
-
-    standalone: str
-    asked: QuestionProfile
-    hits: list[Hit]
-    sentence_vectors: Mapping[str, np.ndarray]
-
-
 class _StageClock:
     """Milliseconds per stage, each measured from the end of the stage before it."""
 
@@ -218,9 +210,3 @@ class _StageClock:
         now = time.perf_counter()
         self.timings.append(StageTime(stage=stage, ms=round((now - self._last) * 1000, 2)))
         self._last = now
-
-
-def _merge_profiles(question: str, standalone: str) -> QuestionProfile:
-    """A follow-up keeps its own answer type; its specifics and terms come from the rewrite."""
-    own, merged = profile(question), profile(standalone)
-    return QuestionProfile(question, own.expects, merged.specifics, merged.stems)

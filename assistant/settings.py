@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from assistant.answering import AnswerPolicy
+from assistant.decision import AnswerPolicy
 from assistant.llm import LLMConfig
 from assistant.retrieval import RetrievalConfig
 from assistant.verify import VerifierConfig

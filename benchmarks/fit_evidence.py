@@ -29,10 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.answering import candidates  # noqa: E402
 from assistant.benchmark import find_collections, store_name  # noqa: E402
 from assistant.evaluation import load_questions, normalize, run_eval, summarize  # noqa: E402
-from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights  # noqa: E402
+from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights, rank_evidence  # noqa: E402
 from assistant.records import Message  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -55,8 +54,10 @@ def question_rows(bot: Assistant, collection: str, questions) -> list[Question]:
         if q.abstain or not q.must:
             continue
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in q.history]
-        standalone, asked, hits, vectors = bot.gather(q.question, turns)
-        ranked = candidates(hits, asked, bot.embedder.query_vector(standalone), vectors, HAND_SET)
+        asked = bot.understand(q.question, turns)
+        retrieved = bot.retriever.gather(asked)
+        ranked = rank_evidence(asked, retrieved.hits, bot.embedder.query_vector, retrieved.sentence_vectors,
+                               HAND_SET).ranked
         if not ranked:
             continue
         alternatives = [normalize(a) for group in q.must for a in group]

@@ -25,18 +25,13 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from assistant.answering import (
-    ABSTAIN_TEXT,
-    MIN_WORDS,
-    AnswerPolicy,
-    build_answer,
-    candidates,
-    extractive_answer,
-    select,
-    shown_text,
-)
+from assistant.answering import ABSTAIN_TEXT, build_answer, extractive_pass, shown_text
+from assistant.decision import AnswerPolicy, select
+from assistant.evidence import MIN_WORDS, score_sentences
 from assistant.generative import verified_answer
-from assistant.questions import profile
+from assistant.questions import asks_about_document, profile
+from assistant.retrieval import Retrieved
+from assistant.understanding import understand
 from assistant.records import Answer
 from assistant.verify import Verifier, claims_with_parts, split_claims
 from ingest.chunking import ChunkingConfig, chunk_document
@@ -149,7 +144,8 @@ def test_property_every_sentence_of_every_chunk_cites_verbatim(docs, config, dat
     rng = np.random.default_rng(seed)
     vectors = {c.id: rng.normal(size=(len(c.sentences), 8)).astype(np.float32) for c in chunks}
     question = profile(data.draw(st.sampled_from(QUESTIONS)))
-    ranked = candidates(hits, question, rng.normal(size=8).astype(np.float32), vectors)
+    ranked = score_sentences(hits, question, rng.normal(size=8).astype(np.float32), vectors,
+                             about_document=asks_about_document(question.text))
 
     # every sentence of every chunk (long enough to be an answer) is a candidate, once
     keys = [(c.chunk.source, c.start, c.end) for c in ranked]
@@ -190,8 +186,8 @@ def test_property_extractive_answers_cite_verbatim_end_to_end(embedder, docs, co
     hits = [Hit(c, 1.0 / rank, rank) for rank, c in enumerate(retrieved, start=1)]
     sentences = [t for c in chunks for t in c.sentence_texts()]
     question = data.draw(st.one_of(st.sampled_from(sentences), st.sampled_from(QUESTIONS)))
-    answer = extractive_answer(profile(question), question, hits, embedder.query_vector,
-                               sentence_vectors(embedder, retrieved), AnswerPolicy(min_evidence=-1.0))
+    answer = extractive_pass(understand(question, question), Retrieved(tuple(hits), sentence_vectors(embedder, retrieved)),
+                             embedder.query_vector, AnswerPolicy(min_evidence=-1.0)).answer
     event("abstained" if answer.abstained else "answered")
     assert_citations_sound(answer, docs, chunks)
     if answer.abstained:
@@ -326,7 +322,7 @@ def test_bracketed_numbers_in_a_document_are_not_mistaken_for_markers():
     hits = [Hit(c, 1.0, rank) for rank, c in enumerate(chunks, start=1)]
     vectors = {c.id: np.ones((len(c.sentences), 2), dtype=np.float32) for c in chunks}
     question = profile("How much did the harbour grow?")
-    answer = build_answer(candidates(hits, question, np.ones(2, dtype=np.float32), vectors), hits, question.text)
+    answer = build_answer(score_sentences(hits, question, np.ones(2, dtype=np.float32), vectors), hits, question.text)
     assert_citations_sound(answer, [doc], chunks)
 
 

@@ -8,8 +8,7 @@ from importlib.resources import files
 import pytest
 from pydantic import ValidationError
 
-from assistant.answering import candidates
-from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights, learned_weights
+from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights, learned_weights, score_sentences
 from assistant.questions import profile
 from assistant.settings import Settings
 
@@ -27,7 +26,7 @@ def test_every_candidate_carries_its_features_and_is_ranked_by_the_weights(artic
     hits = bot.retriever.retrieve(QUESTION)
     vectors = bot.collection.sentence_vectors([h.chunk for h in hits])
     query = bot.embedder.query_vector(QUESTION)
-    ranked = candidates(hits, profile(QUESTION), query, vectors)
+    ranked = score_sentences(hits, profile(QUESTION), query, vectors)
     assert ranked and all(len(c.features) == len(FEATURES) for c in ranked)
     assert all(c.score == pytest.approx(HAND_SET.score(c.features)) for c in ranked)
     assert all(c.features[0] == pytest.approx(c.dense) and 0 < c.features[3] <= 1 for c in ranked)
@@ -35,7 +34,7 @@ def test_every_candidate_carries_its_features_and_is_ranked_by_the_weights(artic
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
 
     by_length = EvidenceWeights((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), "test")  # longest sentence first
-    reordered = candidates(hits, profile(QUESTION), query, vectors, by_length)
+    reordered = score_sentences(hits, profile(QUESTION), query, vectors, by_length)
     lengths = [len(c.text.split()) for c in reordered]
     assert lengths == sorted(lengths, reverse=True) and [c.text for c in reordered] != [c.text for c in ranked]
 

@@ -1,0 +1,162 @@
+"""Stage 4 of an answer: answer or abstain, and with which sentences.
+
+The ranked evidence must pass the abstention checks (``abstain_reason``: a similarity floor, raised to the
+collection's own off-topic threshold, and the question's specifics; ``assistant.questions`` says why a
+threshold alone is not enough); then the best sentence and those close to it are chosen, with the sentence
+each needs to be understood and one for every part of a several-part question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assistant.evidence import FEATURES, Evidence, EvidenceRanking
+from assistant.questions import QuestionProfile, missing_specifics, missing_types, refers_back
+from assistant.understanding import Question
+from store.records import Hit
+
+MAX_GAP = 3  # characters between two sentences that follow each other (a space, a paragraph break)
+
+
+class AnswerPolicy(BaseModel):
+    """When to answer and how much to quote (``Settings.answering``; env ``ASSISTANT_MIN_EVIDENCE``, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_evidence: float = Field(0.22, ge=-1, le=1, description="Abstain below this best sentence similarity.")
+    max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
+    keep_within: float = Field(0.12, ge=0, description="Keep sentences scoring within this of the best one.")
+    off_topic_rate: float | None = Field(0.05, gt=0, lt=1, description=(
+        "Raise each collection's threshold until at most this share of the shipped off-topic question bank "
+        "would be answered (assistant/off_topic.py); none: min_evidence alone."))
+    evidence_weights: tuple[float, ...] | None = Field(None, description=(
+        "Weights of the evidence-sentence features, comma-separated (assistant/evidence.py FEATURES, dense "
+        "first); none: those shipped in assistant/data/evidence_fit.json."))
+
+    @field_validator("evidence_weights", mode="before")
+    @classmethod
+    def _weights_from_text(cls, value: object) -> object:
+        """``ASSISTANT_EVIDENCE_WEIGHTS=1,0.3,...`` (or a JSON list) from the environment."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return tuple(float(part) for part in text.split(",")) if text else None
+        return value
+
+    @field_validator("evidence_weights")
+    @classmethod
+    def _one_weight_per_feature(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is not None and len(value) != len(FEATURES):
+            raise ValueError(f"{len(FEATURES)} weights ({', '.join(FEATURES)}), got {len(value)}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Stage 4's record: the sentences to quote in source order, or why not to answer."""
+
+    chosen: tuple[Evidence, ...]
+    reason: str | None = None  # set when abstaining
+
+    @property
+    def abstained(self) -> bool:
+        return self.reason is not None
+
+
+def decide(ranking: EvidenceRanking, hits: Sequence[Hit], question: Question, policy: AnswerPolicy) -> Decision:
+    reason = abstain_reason(ranking.ranked, hits, question.profile, policy)
+    if reason:
+        return Decision((), reason)
+    chosen = select(ranking.ranked, question.profile, policy)
+    if not chosen:
+        return Decision((), f"the passages hold no {' or '.join(question.profile.expects)} that answers this")
+    return Decision(tuple(with_parts(chosen, ranking.part_best)))
+
+
+def abstain_reason(
+    ranked: Sequence[Evidence], hits: Sequence[Hit], question: QuestionProfile, policy: AnswerPolicy
+) -> str | None:
+    if not ranked:
+        return "nothing in the documents matches the question"
+    if max(c.dense for c in ranked) < policy.min_evidence:
+        return "the closest passages are not about this question"
+    missing = missing_specifics(question.specifics, " ".join(h.chunk.text for h in hits), question.text)
+    if missing:
+        return f"the documents do not mention {', '.join(missing)}"
+    return None
+
+
+def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: AnswerPolicy) -> list[Evidence]:
+    """The best sentence and those close to it, one per missing answer type, and their antecedents.
+
+    Returns [] when no sentence near the top holds an answer of an expected type (a date for
+    "when", ...): then the passages are on topic but do not answer.
+    """
+    best = ranked[0]
+    chosen = [c for c in ranked if c.score >= best.score - policy.keep_within][: policy.max_sentences]  # DISTINCT
+    for kind in missing_types(question.expects, question.text, [c.text for c in chosen]):
+        typed = next(
+            (c for c in ranked[1:8] if not missing_types([kind], question.text, [c.text])
+             and c.score >= best.score - 2 * policy.keep_within),
+            None,
+        )
+        if typed is None:
+            return []
+        chosen = [*chosen[: policy.max_sentences - 1], typed] if typed not in chosen else chosen
+    return sorted(with_neighbours(chosen, ranked), key=lambda c: c.key)
+
+
+def _distinct(ranked: Sequence[Evidence]) -> list[Evidence]:
+    """Without a sentence whose words repeat one ranked above it: the same document under two names, or a
+    manual that says the same thing on two pages, would otherwise fill the answer with one fact twice."""
+    seen: set[str] = set()
+    kept = []
+    for c in ranked:
+        words = " ".join(_WORDS.findall(c.text.lower()))
+        if words not in seen:
+            seen.add(words)
+            kept.append(c)
+    return kept
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> list[Evidence]:
+    """Add the sentence before one that refers back ("This difference...") and the sentence after
+    a chosen one when it refers back to it ("...have this meeting in Washington") or when the chosen one
+    announces it (ends in a colon), so each quote can be understood on its own. Neighbours come from any
+    retrieved chunk (chunks overlap)."""
+    by_source: dict[str, list[Evidence]] = {}
+    for c in sorted(pool, key=lambda c: c.start):
+        by_source.setdefault(c.chunk.source, []).append(c)
+    result = {c.key: c for c in chosen}
+    for c in chosen:
+        line = by_source.get(c.chunk.source, [])
+        index = next((i for i, other in enumerate(line) if other.start == c.start), None)
+        if index is None:
+            continue
+        before = line[index - 1] if index > 0 else None
+        after = line[index + 1] if index + 1 < len(line) else None
+        if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
+            result.setdefault(before.key, before)
+        if after and after.start - c.end <= MAX_GAP and (refers_back(after.text) or _introduces(c.text)):
+            result.setdefault(after.key, after)
+    return list(result.values())
+
+
+def _introduces(sentence: str) -> bool:
+    """A sentence that ends in a colon ("Debian uses four runlevels:") announces what follows: quoted alone it
+    never answers, so the sentence after it comes along."""
+    return sentence.rstrip().endswith(":")
+
+
+def with_parts(chosen: Sequence[Evidence], part_best: Sequence[Evidence]) -> list[Evidence]:
+    """For "Who wrote it and where does he work?", each part's best sentence joins the chosen ones."""
+    by_key = {c.key: c for c in chosen}
+    for best in part_best:
+        by_key.setdefault(best.key, best)
+    return sorted(by_key.values(), key=lambda c: c.key)
