@@ -25,7 +25,8 @@ from assistant.settings import Settings
 from store.embeddings import Embedder
 
 COLUMNS = [("key facts", "key_fact_accuracy"), ("cit. support", "citation_support"),
-           ("verbatim", "quotes_verbatim"), ("recall@5", "recall@5"),
+           ("verbatim", "quotes_verbatim"), ("recall@5", "recall@5"), ("evidence@3", "evidence@3"),
+           ("decision", "decision_accuracy"),
            ("abst. not covered", "abstention_recall_not_covered"), ("abst. off-topic", "abstention_recall_off_topic"),
            ("false abst.", "false_abstention_rate"), ("p50 ms", "latency_p50_ms")]
 
@@ -108,7 +109,7 @@ def run_benchmark(collections: Sequence[BenchmarkCollection], settings: Settings
                              f"{ingested.failed[0][1]}")
         if progress:
             progress(f"asking {collection.name}")
-        report.collections[collection.name] = run_eval(bot.ask, load_questions(collection.questions))
+        report.collections[collection.name] = run_eval(bot.for_eval, load_questions(collection.questions))
     report.overall = summarize([r for e in report.collections.values() for r in e.results])
     return report
 

@@ -3,6 +3,11 @@
 Each line: ``question``, optional ``history``, ``must`` (groups of alternatives; the answer must
 contain one of each group), ``evidence`` (verbatim supporting text), optional ``page`` (PDFs: the page
 the evidence is on; ``page_cited`` counts answers that cite it), or ``abstain: true``.
+
+Asked through ``Assistant.trace`` (the extractive pipeline's records of every stage), each stage is also
+measured on its own: retrieval (``recall@k``: a retrieved chunk holds the evidence), evidence ranking
+(``evidence@k``: a sentence holding a key fact ranks in the top k of the scored sentences) and the decision
+(``decision_accuracy``: answered when answerable, abstained when not).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.answering import Trace
 from assistant.errors import validation_summary
 from assistant.records import Answer, Message
 from ingest.loaders import IngestError, load
 
 RECALL_AT = (1, 3, 5)
+EVIDENCE_AT = (1, 3)
 
 
 def normalize(text: str) -> str:
@@ -68,6 +75,8 @@ class QuestionResult:
     answer: str
     seconds: float
     evidence_rank: int | None = None  # 1-based rank of the first context holding evidence
+    key_fact_sentence_rank: int | None = None  # 1-based rank of the first scored sentence holding a key fact
+    sentences_ranked: bool = False  # asked through Assistant.trace, with key facts to look for
     key_facts: bool | None = None
     supported: bool | None = None  # a cited chunk contains the evidence
     quotes_verbatim: bool = True
@@ -105,7 +114,8 @@ class SourceTexts:
         return self._texts[source]
 
 
-def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: SourceTexts) -> QuestionResult:
+def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: SourceTexts,
+                   trace: Trace | None = None) -> QuestionResult:
     result = QuestionResult(
         id=row.id, question=row.question, kind=row.kind, abstain_expected=row.abstain,
         abstained=answer.abstained, answer=answer.answer, seconds=seconds, citations=len(answer.citations),
@@ -126,6 +136,11 @@ def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: Sou
     result.key_facts = not answer.abstained and all(
         any(normalize(alt) in text for alt in group) for group in row.must
     )
+    if trace is not None and row.must:
+        result.sentences_ranked = True
+        alternatives = [normalize(a) for group in row.must for a in group]
+        result.key_fact_sentence_rank = next((i for i, e in enumerate(trace.evidence.ranked, start=1)
+                                              if any(a in normalize(e.text) for a in alternatives)), None)
     cited = {c.chunk_id for c in answer.citations}
     cited_text = " ".join(normalize(ctx.text) for ctx in answer.contexts if ctx.chunk_id in cited)
     result.supported = bool(evidence) and any(e in cited_text for e in evidence)
@@ -143,6 +158,10 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     for k in RECALL_AT:
         totals[f"recall@{k}"] = _share([rank is not None and rank <= k for rank in ranks])
     totals["mrr"] = _mean([1.0 / rank if rank else 0.0 for rank in ranks])
+    traced = [r.key_fact_sentence_rank for r in answerable if r.sentences_ranked]
+    for k in EVIDENCE_AT if traced else ():
+        totals[f"evidence@{k}"] = _share([rank is not None and rank <= k for rank in traced])
+    totals["decision_accuracy"] = _share([r.abstained == r.abstain_expected for r in results])
     totals["key_fact_accuracy"] = _share([bool(r.key_facts) for r in answerable])
     answered = [r for r in answerable if not r.abstained]
     totals["citation_support"] = _share([bool(r.supported) for r in answered])
@@ -166,14 +185,17 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float]:
     return totals
 
 
-def run_eval(ask: Callable[[str, list[Message]], Answer], rows: Sequence[EvalQuestion]) -> EvalReport:
-    """Ask every question through ``ask`` (the same function the API uses) and score the answers."""
+def run_eval(ask: Callable[[str, list[Message]], Answer | Trace], rows: Sequence[EvalQuestion]) -> EvalReport:
+    """Ask every question through ``ask`` (``Assistant.ask``, the function the API uses, or ``Assistant.trace``,
+    its extractive stages with their records) and score the answers."""
     texts = SourceTexts()
     results = []
     for row in rows:
         started = time.perf_counter()
-        answer = ask(row.question, list(row.history))
-        results.append(score_question(row, answer, time.perf_counter() - started, texts))
+        reply = ask(row.question, list(row.history))
+        seconds = time.perf_counter() - started
+        trace = reply if isinstance(reply, Trace) else None
+        results.append(score_question(row, trace.answer if trace else reply, seconds, texts, trace))
     return EvalReport(results=results, totals=summarize(results))
 
 

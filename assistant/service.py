@@ -125,6 +125,10 @@ class Assistant:
         """The extractive answer with every stage's record (``assistant eval`` measures the stages through it)."""
         return self._extractive(question, history, _StageClock())
 
+    def for_eval(self, question: str, history: Sequence[Message | dict] = ()) -> Answer | Trace:
+        """What ``assistant eval`` asks: the stages' records without a language model, else the answer."""
+        return self.trace(question, history) if self.backend is None else self.ask(question, history)
+
     def _extractive(self, question: str, history: Sequence[Message | dict], clock: _StageClock) -> Trace:
         """Stages 1-5 without a language model: understand, retrieve, rank evidence, decide, answer."""
         question = self.validate_question(question)

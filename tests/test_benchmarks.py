@@ -54,6 +54,8 @@ def test_the_whole_benchmark_runs_into_one_table_and_keeps_its_floors(tmp_path, 
         totals = report["collections"][name]["totals"]
         assert totals["key_fact_accuracy"] >= floor, name
         assert totals["quotes_verbatim"] == 1.0 and totals["abstention_recall_off_topic"] == 1.0, name
+        # each stage measured on its own: evidence ranking (the key-fact sentence in the top 3) and the decision
+        assert 0.4 <= totals["evidence@3"] <= 1.0 and totals["decision_accuracy"] >= 0.85, name
     assert report["overall"]["false_abstention_rate"] <= 0.05
     stores = sorted(p.name.rsplit("-", 1)[0] for p in (benchmark_data / "benchmark").iterdir())
     assert stores == sorted(KEY_FACT_FLOORS), "one store per collection"

@@ -30,9 +30,9 @@ from assistant.decision import AnswerPolicy, select
 from assistant.evidence import MIN_WORDS, score_sentences
 from assistant.generative import verified_answer
 from assistant.questions import asks_about_document, profile
+from assistant.records import Answer
 from assistant.retrieval import Retrieved
 from assistant.understanding import understand
-from assistant.records import Answer
 from assistant.verify import Verifier, claims_with_parts, split_claims
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load
@@ -186,8 +186,9 @@ def test_property_extractive_answers_cite_verbatim_end_to_end(embedder, docs, co
     hits = [Hit(c, 1.0 / rank, rank) for rank, c in enumerate(retrieved, start=1)]
     sentences = [t for c in chunks for t in c.sentence_texts()]
     question = data.draw(st.one_of(st.sampled_from(sentences), st.sampled_from(QUESTIONS)))
-    answer = extractive_pass(understand(question, question), Retrieved(tuple(hits), sentence_vectors(embedder, retrieved)),
-                             embedder.query_vector, AnswerPolicy(min_evidence=-1.0)).answer
+    found = Retrieved(tuple(hits), sentence_vectors(embedder, retrieved))
+    answer = extractive_pass(understand(question, question), found, embedder.query_vector,
+                             AnswerPolicy(min_evidence=-1.0)).answer
     event("abstained" if answer.abstained else "answered")
     assert_citations_sound(answer, docs, chunks)
     if answer.abstained:

@@ -286,7 +286,7 @@ def evaluate(
         raise _fail(f"cannot read {questions}: {exc}", 2) from exc
     bot = _assistant(data_dir, collection, **({"llm": llm} if llm else {}))
     _fill_empty_store(bot)
-    report = ev.run_eval(bot.ask, rows)
+    report = ev.run_eval(bot.for_eval, rows)
     report.settings = bot.settings.model_dump(mode="json")  # keys are excluded fields
     if sweep:
         from assistant.calibration import sweep as run_sweep
