@@ -73,7 +73,7 @@ def decide(ranking: EvidenceRanking, hits: Sequence[Hit], question: Question, po
     chosen = select(ranking.ranked, question.profile, policy)
     if not chosen:
         return Decision((), f"the passages hold no {' or '.join(question.profile.expects)} that answers this")
-    return Decision(tuple(with_parts(chosen, ranking.part_best)))
+    return Decision(tuple(_distinct(with_parts(chosen, ranking.part_best))))
 
 
 def abstain_reason(
@@ -96,7 +96,7 @@ def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: Answer
     "when", ...): then the passages are on topic but do not answer.
     """
     best = ranked[0]
-    chosen = [c for c in ranked if c.score >= best.score - policy.keep_within][: policy.max_sentences]  # DISTINCT
+    chosen = _distinct([c for c in ranked if c.score >= best.score - policy.keep_within])[: policy.max_sentences]
     for kind in missing_types(question.expects, question.text, [c.text for c in chosen]):
         typed = next(
             (c for c in ranked[1:8] if not missing_types([kind], question.text, [c.text])

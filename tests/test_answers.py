@@ -135,6 +135,21 @@ def test_instructions_in_a_document_are_never_an_extractive_answer(make_assistan
     assert "every Friday at 4 pm" in cleaned.answer, "the fact beside the injected sentence still answers"
 
 
+def test_the_same_document_under_two_names_quotes_each_fact_once(make_assistant, tmp_files):
+    """A copy of a document (or a manual that repeats a paragraph) scores its sentences the same: without the
+    duplicates dropped, the answer's slots went to one sentence twice."""
+    copy = tmp_files / "copy-of-the-article.md"
+    copy.write_text(CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([CORPUS, copy])
+    for question in ("When was the U.S.-Turkey Strategic Mechanism announced?",
+                     "What happened to the working groups the two governments set up in 2018?",
+                     "Why was the Çavuşoğlu–Blinken program curtailed?"):
+        answer = bot.ask(question)
+        quotes = [" ".join(c.quote.split()) for c in answer.citations]
+        assert quotes and len(quotes) == len(set(quotes)), (question, quotes)
+
+
 def test_no_sentence_of_the_article_reads_as_an_instruction():
     from assistant.instructions import is_instruction
     from ingest.chunking import chunk_document
