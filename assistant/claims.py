@@ -13,6 +13,7 @@ available it can replace ``contradiction`` (same arguments, a reason or None).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,10 +189,11 @@ def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[s
     other_stems = {stem(t) for t in others}
     other_words = {t for t in others if t not in STOPWORDS}
     negated_there = _negated_scope(others)
+    negated_stems = {stem(t) for t in negated_there}
     found = []
     for token, negated in _negated_words(tokens):
-        if stem(negated) in negated_there:
-            continue
+        if stem(negated) in negated_stems or (close and close(negated, negated_there)):
+            continue  # the other side says "not" about the same thing, in its own words
         if stem(negated) in other_stems or (close and close(negated, other_words)):
             found.append(token)
     return found
@@ -202,9 +204,10 @@ HEDGES = frozenset("rather instead unless except only omit omitted omits absent 
 
 
 def _hedged(tokens: list[str]) -> bool:
-    """Does this side say "not" in some way (a negation, a negating prefix or a hedge), so that a negation on
-    the other side may be the same statement worded differently?"""
-    return any(is_negation(t) or t in HEDGES or _negated_by_prefix(t) for t in tokens)
+    """Does this side say "not" another way (a hedge or a negating prefix), so that a negation on the other side
+    may be the same statement worded differently? A plain negation excuses only a negation of the same thing
+    (``_negations``): "no external software is needed" does not excuse "does not create"."""
+    return any(t in HEDGES or _negated_by_prefix(t) for t in tokens)
 
 
 def is_negation(token: str) -> bool:
@@ -212,11 +215,13 @@ def is_negation(token: str) -> bool:
 
 
 def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:
-    """(negation, the word it negates) pairs; a leading "No:"/"No," answer word negates nothing."""
+    """(negation, the word it negates) pairs; a leading "No:"/"No," answer word negates nothing, and neither does
+    "no" opening a condition ("when no mode is given", "if nothing matches"): it says what happens by default,
+    as "if omitted" does. A negated verb in a condition ("if you haven't specified") still counts."""
     pairs = []
     for i, token in enumerate(tokens):
         if is_negation(token):
-            if i == 0 and token == "no":
+            if (i == 0 and token == "no") or (token in _ABSENT and _CONDITIONS & set(tokens[max(i - 2, 0) : i])):
                 continue
             following = [t for t in tokens[i + 1 : i + 5] if t not in STOPWORDS and t not in NEGATIONS]
             if following:
@@ -226,14 +231,20 @@ def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+_CONDITIONS = frozenset({"if", "when", "whenever"})
+_ABSENT = frozenset({"no", "nothing", "none"})
+
+
 def _negated_scope(tokens: list[str]) -> set[str]:
-    """Stems of the few content words after each negation: what that side says is not so."""
+    """The few content words after each negation: what that side says is not so."""
     scope: set[str] = set()
     for i, token in enumerate(tokens):
         if is_negation(token):
-            scope |= {stem(t) for t in tokens[i + 1 : i + 6] if t not in STOPWORDS}
+            after = tokens[i + 1 : i + 6]
+            scope |= {t for t in after if t not in STOPWORDS}
+            scope |= {a + b for a, b in itertools.pairwise(after)}  # "log in" is "login"
         elif (negated := _negated_by_prefix(token)) is not None:
-            scope.add(stem(negated))
+            scope.add(negated)
     return scope
 
 

@@ -48,3 +48,24 @@ def test_an_antonym_counts_only_where_the_claim_does_not_say_both():
     assert contradiction("There is a soft and a hard limit on blocks.", "The soft limit on blocks is 100.") is None
     assert contradiction("The hard limit can be exceeded for a while.",
                          "A soft limit can be temporarily exceeded.") is not None
+
+
+def test_a_negation_is_excused_only_by_a_negation_of_the_same_thing():
+    """A claim that says "not" about something else no longer excuses the reversal of the passage's negation
+    (benchmarks amc-v36, git-v33, hb-v34: kept before)."""
+    support = "AMC does not create bar code, it is your responsibility to do so with external software."
+    assert contradiction("AMC creates the barcode itself, so no external software is needed.", support) is not None
+    assert contradiction("AMC does not make the barcodes: you need external software.", support) is None
+    support = "The executed nft commands do not make permanent changes to the configuration."
+    assert contradiction("Commands run with nft make permanent changes, so rules are kept if not saved.",
+                         support) is not None
+    # the same negation in other words: "log in" is "login"
+    assert contradiction("The user cannot log in.", "the user cannot login") is None
+
+
+def test_no_opening_a_condition_states_no_fact():
+    """ "when no mode is given" says what happens by default; a negated verb in a condition still counts."""
+    support = "--mixed resets the index but not the working tree. This is the default mode."
+    assert contradiction("--mixed is the mode git reset uses when no mode is given.", support) is None
+    assert contradiction("Git uses vi if you have specified an editor.",
+                         "If you haven't specified an editor, Git uses vi.") is not None
