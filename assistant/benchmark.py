@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,10 +93,10 @@ def store_name(collection: BenchmarkCollection, settings: Settings) -> str:
     return f"{collection.name}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
 
 
-def run_benchmark(collections: Sequence[BenchmarkCollection], settings: Settings, embedder: Embedder | None = None,
-                  progress: Callable[[str], None] | None = None) -> BenchmarkReport:
-    """Ingest (when changed) and evaluate every collection with the same settings; one model for all."""
-    report = BenchmarkReport(settings=settings.model_dump(mode="json"))
+def benchmark_assistants(collections: Sequence[BenchmarkCollection], settings: Settings,
+                         embedder: Embedder | None = None, progress: Callable[[str], None] | None = None,
+                         ) -> Iterator[tuple[BenchmarkCollection, Assistant]]:
+    """Each collection's assistant on its own store under the data dir, ingested (when changed); one model."""
     for collection in collections:
         bot = Assistant(settings.model_copy(update={"data_dir": settings.data_dir / "benchmark" /
                                                     store_name(collection, settings)}), embedder=embedder)
@@ -107,6 +107,14 @@ def run_benchmark(collections: Sequence[BenchmarkCollection], settings: Settings
         if ingested.failed:
             raise ValueError(f"{collection.name}: {len(ingested.failed)} documents failed to load: "
                              f"{ingested.failed[0][1]}")
+        yield collection, bot
+
+
+def run_benchmark(collections: Sequence[BenchmarkCollection], settings: Settings, embedder: Embedder | None = None,
+                  progress: Callable[[str], None] | None = None) -> BenchmarkReport:
+    """Ingest (when changed) and evaluate every collection with the same settings; one model for all."""
+    report = BenchmarkReport(settings=settings.model_dump(mode="json"))
+    for collection, bot in benchmark_assistants(collections, settings, embedder, progress):
         if progress:
             progress(f"asking {collection.name}")
         report.collections[collection.name] = run_eval(bot.for_eval, load_questions(collection.questions))

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.benchmark import find_collections, store_name  # noqa: E402
+from assistant.benchmark import benchmark_assistants, find_collections  # noqa: E402
 from assistant.evaluation import load_questions, normalize, run_eval, summarize  # noqa: E402
 from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights, rank_evidence  # noqa: E402
 from assistant.records import Message  # noqa: E402
@@ -152,14 +152,8 @@ def main() -> None:
     parser.add_argument("--features", default=",".join(FEATURES), help="the features fitted (others weigh 0)")
     parser.add_argument("--objective", choices=("listwise", "pointwise"), default="listwise")
     args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir)
     bots, questions, rows = {}, {}, {}
-    embedder = None
-    for collection in find_collections(args.benchmark):
-        bot = Assistant(settings.model_copy(update={"data_dir": args.data_dir / "benchmark" /
-                                                    store_name(collection, settings)}), embedder=embedder)
-        embedder = bot.embedder
-        bot.ingest(collection.documents)
+    for collection, bot in benchmark_assistants(find_collections(args.benchmark), Settings(data_dir=args.data_dir)):
         bots[collection.name], questions[collection.name] = bot, load_questions(collection.questions)
         rows[collection.name] = question_rows(bot, collection.name, questions[collection.name])
         print(f"{collection.name}: {len(rows[collection.name])} questions with candidates", flush=True)
