@@ -100,7 +100,7 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRanking:
-    """Stage 3's record: the sentences best first, and each later part's best sentence."""
+    """Stage 3's record: the sentences best first, and each part's best sentence (several-part questions)."""
 
     ranked: tuple[Evidence, ...]
     part_best: tuple[Evidence, ...]  # "Who wrote it and where does he work?": the best for each part

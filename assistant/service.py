@@ -76,8 +76,9 @@ class Assistant:
 
         Generated tokens are not yet verified: the final answer replaces them.
         """
+        question, turns = self._prepared(question, history)
         clock = _StageClock()
-        trace = self._extractive(question, history, clock)
+        trace = self._extractive(question, turns, clock)
         extractive, standalone = trace.answer, trace.question.standalone
         hits, sentence_vectors = list(trace.retrieved.hits), trace.retrieved.sentence_vectors
         if self.backend is None or extractive.abstained:
@@ -123,19 +124,23 @@ class Assistant:
 
     def trace(self, question: str, history: Sequence[Message | dict] = ()) -> Trace:
         """The extractive answer with every stage's record (``assistant eval`` measures the stages through it)."""
-        return self._extractive(question, history, _StageClock())
+        question, turns = self._prepared(question, history)
+        return self._extractive(question, turns, _StageClock())
 
     def for_eval(self, question: str, history: Sequence[Message | dict] = ()) -> Answer | Trace:
         """What ``assistant eval`` asks: the stages' records without a language model, else the answer."""
         return self.trace(question, history) if self.backend is None else self.ask(question, history)
 
-    def _extractive(self, question: str, history: Sequence[Message | dict], clock: _StageClock) -> Trace:
-        """Stages 1-5 without a language model: understand, retrieve, rank evidence, decide, answer."""
+    def _prepared(self, question: str, history: Sequence[Message | dict]) -> tuple[str, list[Message]]:
+        """The question checked (QuestionError), the store caught up, the history as the turns a rewrite reads."""
         question = self.validate_question(question)
         self.collection.follow_other_writers()  # an ingest in another process shows up at once
         # the Python API also takes OpenAI-shaped dicts; past this line history travels as Message only
         turns = [m if isinstance(m, Message) else Message.model_validate(m) for m in history]
-        turns = turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
+        return question, turns[-self.settings.max_history_messages :] if self.settings.max_history_messages else []
+
+    def _extractive(self, question: str, turns: Sequence[Message], clock: _StageClock) -> Trace:
+        """Stages 1-5 without a language model: understand, retrieve, rank evidence, decide, answer."""
         asked = self.understand(question, turns)
         clock.done("understand")
         retrieved = self.retriever.gather(asked)
