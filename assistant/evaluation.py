@@ -51,6 +51,12 @@ class EvalQuestion(BaseModel):
     kind: str = Field("", description="What sort of question (for reading results; not scored).")
     answer: str = Field("", description="A reference answer (for reading results; not scored).")
 
+    def holds_a_key_fact(self, text: str) -> bool:
+        """Whether ``text`` (one sentence) holds one alternative of any ``must`` group: the label of an evidence
+        sentence, where the answer must hold one of each group."""
+        found = normalize(text)
+        return any(normalize(alternative) in found for group in self.must for alternative in group)
+
 
 def load_questions(path: Path) -> list[EvalQuestion]:
     """The questions of a JSONL file; ValueError naming the line for one that is not a question."""
@@ -138,9 +144,8 @@ def score_question(row: EvalQuestion, answer: Answer, seconds: float, texts: Sou
     )
     if trace is not None and row.must:
         result.sentences_ranked = True
-        alternatives = [normalize(a) for group in row.must for a in group]
         result.key_fact_sentence_rank = next((i for i, e in enumerate(trace.evidence.ranked, start=1)
-                                              if any(a in normalize(e.text) for a in alternatives)), None)
+                                              if row.holds_a_key_fact(e.text)), None)
     cited = {c.chunk_id for c in answer.citations}
     cited_text = " ".join(normalize(ctx.text) for ctx in answer.contexts if ctx.chunk_id in cited)
     result.supported = bool(evidence) and any(e in cited_text for e in evidence)

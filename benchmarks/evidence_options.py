@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.benchmark import benchmark_assistants, find_collections  # noqa: E402
-from assistant.evaluation import load_questions, normalize  # noqa: E402
+from assistant.evaluation import load_questions  # noqa: E402
 from assistant.questions import content_stems  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -86,7 +86,6 @@ def collection_rows(bot: Assistant, name: str, questions) -> list[Row]:
         ranked = trace.evidence.ranked
         if not ranked:
             continue
-        alternatives = [normalize(a) for group in q.must for a in group]
         texts = [e.text for e in ranked]
         query = bot.embedder.query_vector(trace.question.standalone)
         stems = set(trace.question.profile.stems)
@@ -94,7 +93,7 @@ def collection_rows(bot: Assistant, name: str, questions) -> list[Row]:
         total = sum(idf.values()) or 1.0
         previous, following = _neighbours([(e.chunk.id, e.start) for e in ranked])
         rows.append(Row(
-            name, q.question, np.array([any(a in normalize(t) for a in alternatives) for t in texts]),
+            name, q.question, np.array([q.holds_a_key_fact(t) for t in texts]),
             np.array([e.features for e in ranked]), _cosines(bot, texts, query),
             _cosines(bot, [f"{e.chunk.section}\n{e.text}" for e in ranked], query),
             np.array([sum(idf[s] for s in stems & set(content_stems(t))) / total for t in texts]),

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.benchmark import benchmark_assistants, find_collections  # noqa: E402
-from assistant.evaluation import load_questions, normalize, run_eval, summarize  # noqa: E402
+from assistant.evaluation import load_questions, run_eval, summarize  # noqa: E402
 from assistant.evidence import FEATURES, HAND_SET, EvidenceWeights, rank_evidence  # noqa: E402
 from assistant.records import Message  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
@@ -60,8 +60,7 @@ def question_rows(bot: Assistant, collection: str, questions) -> list[Question]:
                                HAND_SET).ranked
         if not ranked:
             continue
-        alternatives = [normalize(a) for group in q.must for a in group]
-        labels = np.array([any(a in normalize(c.text) for a in alternatives) for c in ranked])
+        labels = np.array([q.holds_a_key_fact(c.text) for c in ranked])
         rows.append(Question(collection, q.id, np.array([c.features for c in ranked]), labels))
     return rows
 
