@@ -24,6 +24,7 @@ PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")  # also where the verifier looks for
 _WRAPPED_ON = re.compile(r"^\s*[a-z(]")  # a line that starts in lower case goes on with the sentence before
 _SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s")
+_TERM_CHARS = 60  # a longer line over an indented one is the start of a paragraph with a hanging indent
 _FIELD = re.compile(r"^\s*[\w-]+:\s")  # "author: ..." (front matter, mail headers)
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)\n?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
@@ -88,8 +89,22 @@ def _lines_of(text: str) -> Iterator[tuple[int, str]]:
 
 def _continues(previous: str, line: str) -> bool:
     last = previous.rsplit("\n", 1)[-1]
-    return bool(_WRAPPED_ON.match(line)) and not _SENTENCE_END.search(last) and not last.strip().isupper() \
-        and not _LIST_ITEM.match(line) and not _FIELD.match(line)
+    if _SENTENCE_END.search(last) or last.strip().isupper() or _LIST_ITEM.match(line) or _FIELD.match(line):
+        return False
+    return bool(_WRAPPED_ON.match(line)) or _describes(previous, line)
+
+
+def _describes(previous: str, line: str) -> bool:
+    """A one-line term over a deeper indented description (an option and what it does, in man pages and plain
+    text manuals: "--dry-run, -n" then "This makes rsync perform a trial run..."): the description's first
+    sentence carries the term, which alone is too short to quote and is the answer to "which option ...?"."""
+    term = previous.strip()
+    return "\n" not in previous and 0 < len(term) <= _TERM_CHARS and bool(line.strip()) \
+        and _indent(line) > _indent(previous)
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs()) - len(line.expandtabs().lstrip())
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

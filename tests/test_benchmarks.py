@@ -33,8 +33,8 @@ def test_every_evidence_lies_in_one_chunk_and_the_mix_has_both_kinds_of_unanswer
     assert problems(folder) == []
 
 
-# key-fact accuracy measured 2026-12-02 (docs/calibration.md), less a question or two of slack: regressions fail
-KEY_FACT_FLOORS = {"amc-pdf": 0.58, "article": 0.76, "git-html": 0.58, "handbook-html": 0.64, "manpages-text": 0.38}
+# key-fact accuracy measured 2026-12-07 (docs/calibration.md), less a question or two of slack: regressions fail
+KEY_FACT_FLOORS = {"amc-pdf": 0.58, "article": 0.76, "git-html": 0.58, "handbook-html": 0.64, "manpages-text": 0.48}
 
 
 @pytest.mark.slow

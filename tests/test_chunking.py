@@ -416,6 +416,23 @@ def test_hard_wrapped_prose_is_read_as_sentences_across_its_line_breaks():
         assert line in sentences, "fields, headings in capitals and list items stay lines of their own"
 
 
+def test_an_option_over_its_indented_description_is_quoted_with_it():
+    from ingest.chunking import sentence_spans
+
+    text = ("       --dry-run, -n\n              This makes rsync perform a trial run that doesn't make any\n"
+            "              changes.  It is most commonly used with --verbose.\n"
+            "DESCRIPTION\n       Rsync is a fast file copying tool.\n"
+            "Options are given before the paths, and the first line of a paragraph that goes on\n"
+            "    Indented Second line of a hanging paragraph.")
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert ("--dry-run, -n\n              This makes rsync perform a trial run that doesn't make any\n"
+            "              changes.") in sentences
+    assert "It is most commonly used with --verbose." in sentences
+    assert "DESCRIPTION" in sentences, "a heading in capitals is not a term"
+    assert "Options are given before the paths, and the first line of a paragraph that goes on" in sentences, \
+        "a long line over an indented one is not a term"
+
+
 # The fast segmenter (ingest/segmenter.py) must place every sentence where stock pysbd does. Stock pysbd
 # runs in a fresh interpreter, so neither of the fast segmenter's changes (str.find, the pattern cache) reaches it.
 _STOCK_PYSBD = """
