@@ -77,7 +77,7 @@ def ingest_files(
     report = IngestReport()
     batch: list[tuple[Document, list[Chunk]]] = []
     stored = collection.manifest.load()  # once: per-file loads would make big ingests quadratic
-    signature = f"{chunking.chunk_size}/{chunking.overlap}"
+    signature = chunking.signature
     with _BatchWriter(collection, signature, report) as writer:
         for done, (path, source) in enumerate(files, start=1):
             if progress:

@@ -35,6 +35,8 @@ _PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ�
 # masked the same way (one letter for one letter)
 _LEADING_DOT = re.compile(r"(?<!\S)\.(?=\w)")
 LEAD_SECTION = "Introduction"
+# bump when the same text and settings would be cut differently: stored documents are cut again at the next ingest
+CHUNKER_VERSION = 2  # 2: a term line is read with its indented description (_describes)
 FRONT_MATTER_SECTION = "Document information"
 
 
@@ -45,6 +47,11 @@ class ChunkingConfig(BaseModel):
 
     chunk_size: int = Field(1200, ge=50, le=4000, description="Target chunk length in characters.")
     overlap: int = Field(300, ge=0, description="Characters of the previous chunk a chunk repeats.")
+
+    @property
+    def signature(self) -> str:
+        """What a stored document's chunks depend on: when it changes, the next ingest cuts the document again."""
+        return f"{self.chunk_size}/{self.overlap}/v{CHUNKER_VERSION}"
 
     @model_validator(mode="after")
     def _overlap_under_half(self) -> ChunkingConfig:

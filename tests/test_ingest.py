@@ -91,6 +91,20 @@ def test_reingesting_the_same_files_changes_nothing(make_assistant, tmp_files):
     assert len(again.unchanged) == len(DOCS) and not again.added
 
 
+def test_a_new_chunker_version_cuts_stored_files_again(make_assistant, tmp_files, monkeypatch):
+    """A store written before the sentence rules changed is not left with the old cuts forever."""
+    import ingest.chunking
+
+    write_docs(tmp_files)
+    make_assistant(**SMALL).ingest([tmp_files])
+    monkeypatch.setattr(ingest.chunking, "CHUNKER_VERSION", ingest.chunking.CHUNKER_VERSION + 1)
+    bot = make_assistant(**SMALL)
+    report = bot.ingest([tmp_files])
+    assert sorted(Path(s).name for s in report.updated) == sorted(DOCS) and not report.unchanged
+    assert_consistent(bot)
+    assert len(bot.ingest([tmp_files]).unchanged) == len(DOCS)
+
+
 def test_a_changed_file_replaces_its_old_chunks(make_assistant, tmp_files):
     paths = write_docs(tmp_files)
     bot = make_assistant(**SMALL)
