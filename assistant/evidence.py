@@ -26,7 +26,7 @@ import numpy as np
 from assistant.instructions import is_instruction
 from assistant.questions import QuestionProfile, content_stems, missing_types
 from assistant.understanding import Question
-from ingest.chunking import FRONT_MATTER_SECTION
+from ingest.chunking import FRONT_MATTER_SECTION, is_running_line
 from ingest.records import Chunk
 from store.records import Hit
 
@@ -126,8 +126,8 @@ def score_sentences(
     sentence_vectors: Mapping[str, np.ndarray], weights: EvidenceWeights | None = None,
     about_document: bool = False,
 ) -> list[Evidence]:
-    """Every sentence of the hits once (overlapping chunks repeat sentences), best first. Front matter only
-    when the question is about the document itself."""
+    """Every sentence of the hits once (overlapping chunks repeat sentences), best first. Front matter and a
+    man page's running lines only when the question is about the document itself."""
     weighed = weights or learned_weights()
     wanted = set(question.stems)
     seen: set[tuple[str, int, int]] = set()
@@ -141,7 +141,8 @@ def score_sentences(
         last = max(len(dense) - 1, 1)
         for i, ((start, end), text) in enumerate(zip(hit.chunk.sentences, hit.chunk.sentence_texts(), strict=True)):
             key = (hit.chunk.source, start, end)
-            if key in seen or len(text.split()) < MIN_WORDS or is_instruction(text):
+            if key in seen or len(text.split()) < MIN_WORDS or is_instruction(text) or (
+                    not about_document and is_running_line(text)):
                 continue
             seen.add(key)
             typed = bool(question.expects) and len(missing_types(question.expects, question.text, [text])) < len(

@@ -114,6 +114,21 @@ def _indent(line: str) -> int:
     return len(line.expandtabs()) - len(line.expandtabs().lstrip())
 
 
+def is_running_line(sentence: str) -> bool:
+    """A man page's running header or footer as ``man`` lays it out in text: three fields spread across one line,
+    the page's name and section at an end ("UNIQ(1)      User Commands      UNIQ(1)", "GNU coreutils 9.1
+    September 2022   SORT(1)") or the same word at both ("BSD   January 13, 2023   BSD"). Like front matter it
+    names the document and never answers a question about its content."""
+    fields = _SPREAD.split(sentence.strip())
+    if "\n" in sentence or len(fields) != 3:
+        return False
+    return fields[0] == fields[-1] or any(_MANUAL_PAGE.fullmatch(f) for f in (fields[0], fields[-1]))
+
+
+_SPREAD = re.compile(r" {3,}")
+_MANUAL_PAGE = re.compile(r"[\w.+-]+\([0-9][a-z]*\)", re.IGNORECASE)  # "SORT(1)", "ssh_config(5)"
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1

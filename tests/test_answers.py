@@ -8,7 +8,7 @@ from assistant.evaluation import run_eval
 from assistant.records import Answer
 from assistant.service import QuestionError
 from ingest.loaders import load
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -148,6 +148,22 @@ def test_the_same_document_under_two_names_quotes_each_fact_once(make_assistant,
         answer = bot.ask(question)
         quotes = [" ".join(c.quote.split()) for c in answer.citations]
         assert quotes and len(quotes) == len(set(quotes)), (question, quotes)
+
+
+def test_a_man_pages_running_lines_never_answer_about_its_content(make_assistant):
+    """ "UNIQ(1)   User Commands   UNIQ(1)" shares the command's name with every question about it, and was quoted
+    as the answer (benchmark manpages-text t05, t07)."""
+    from ingest.chunking import is_running_line
+
+    pages = ROOT / "benchmarks/manpages-text/docs"
+    bot = make_assistant()
+    bot.ingest([pages / "uniq.1.txt", pages / "cut.1.txt", pages / "sort.1.txt"])
+    assert is_running_line(load(pages / "uniq.1.txt").text.splitlines()[0])
+    for question in ("Why does uniq leave repeated lines alone when they are far apart in the file?",
+                     "Which delimiter does cut split fields on by default?", "What does uniq do?"):
+        answer = bot.ask(question)
+        assert not answer.abstained, question
+        assert not [c.quote for c in answer.citations if is_running_line(c.quote)], (question, answer.answer)
 
 
 def test_no_sentence_of_the_article_reads_as_an_instruction():
