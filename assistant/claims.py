@@ -191,9 +191,11 @@ def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[s
     negated_there = _negated_scope(others)
     negated_stems = {stem(t) for t in negated_there}
     found = []
-    for token, negated in _negated_words(tokens):
+    for token, negated, scope in _negated_words(tokens):
         if stem(negated) in negated_stems or (close and close(negated, negated_there)):
             continue  # the other side says "not" about the same thing, in its own words
+        if len({stem(w) for w in scope} & negated_stems) >= _SAME_OBJECT:
+            continue  # "will not overwrite existing files" / "Don't replace existing files": another verb, same object
         if stem(negated) in other_stems or (close and close(negated, other_words)):
             found.append(token)
     return found
@@ -214,24 +216,35 @@ def is_negation(token: str) -> bool:
     return token in NEGATIONS or token.endswith(("n't", "n’t"))
 
 
-def _negated_words(tokens: list[str]) -> list[tuple[str, str]]:
-    """(negation, the word it negates) pairs; a leading "No:"/"No," answer word negates nothing, and neither does
-    "no" opening a condition ("when no mode is given", "if nothing matches"): it says what happens by default,
-    as "if omitted" does. A negated verb in a condition ("if you haven't specified") still counts."""
-    pairs = []
+def _negated_words(tokens: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(negation, the word it negates, the content words it bears on) triples; a leading "No:"/"No," answer word
+    negates nothing, and neither does "no" opening a condition ("when no mode is given", "if nothing matches"):
+    it says what happens by default, as "if omitted" does. A negated verb in a condition ("if you haven't
+    specified") still counts. Nor does "no" as a setting's value ("must be yes or no")."""
+    triples = []
     for i, token in enumerate(tokens):
         if is_negation(token):
-            if (i == 0 and token == "no") or (token in _ABSENT and _CONDITIONS & set(tokens[max(i - 2, 0) : i])):
+            if (i == 0 and token == "no") or (token in _ABSENT and _CONDITIONS & set(tokens[max(i - 2, 0) : i])) \
+                    or _is_value(tokens, i):
                 continue
             following = [t for t in tokens[i + 1 : i + 5] if t not in STOPWORDS and t not in NEGATIONS]
             if following:
-                pairs.append((token, following[0]))
+                triples.append((token, following[0], [t for t in tokens[i + 1 : i + 6] if t not in STOPWORDS]))
         elif (negated := _negated_by_prefix(token)) is not None:
-            pairs.append((token, negated))
-    return pairs
+            triples.append((token, negated, [negated]))
+    return triples
+
+
+def _is_value(tokens: list[str], i: int) -> bool:
+    """ "no" as the value of a yes/no setting: "yes or no", "no or yes", "yes, no", "set to no"."""
+    if tokens[i] != "no":
+        return False
+    return "yes" in tokens[max(i - 2, 0) : i] or "yes" in tokens[i + 1 : i + 3] or tokens[max(i - 2, 0) : i] == [
+        "set", "to"]
 
 
 _CONDITIONS = frozenset({"if", "when", "whenever"})
+_SAME_OBJECT = 2  # content words two negations share after them for them to say "not" about the same thing
 _ABSENT = frozenset({"no", "nothing", "none"})
 
 
@@ -239,7 +252,7 @@ def _negated_scope(tokens: list[str]) -> set[str]:
     """The few content words after each negation: what that side says is not so."""
     scope: set[str] = set()
     for i, token in enumerate(tokens):
-        if is_negation(token):
+        if is_negation(token) and not _is_value(tokens, i):
             after = tokens[i + 1 : i + 6]
             scope |= {t for t in after if t not in STOPWORDS}
             scope |= {a + b for a, b in itertools.pairwise(after)}  # "log in" is "login"

@@ -69,3 +69,21 @@ def test_no_opening_a_condition_states_no_fact():
     assert contradiction("--mixed is the mode git reset uses when no mode is given.", support) is None
     assert contradiction("Git uses vi if you have specified an editor.",
                          "If you haven't specified an editor, Git uses vi.") is not None
+
+
+def test_no_as_the_value_of_a_setting_is_not_a_negation():
+    """ "must be yes or no (the default)" names the values; "defaults to three" drops no negation (man-v02)."""
+    support = "The argument to this keyword must be yes or no (the default). The default is 3."
+    assert contradiction("The number of prompts defaults to three.", support) is None
+    assert contradiction("If the flag is set to no, ssh adds new host keys.", "If this flag is set to no, "
+                         "ssh will automatically add new host keys.") is None
+    assert contradiction("No default is set.", "The default is 3.") is None  # an answer word, as before
+    assert contradiction("There is no default.", "The default is 3.") is not None
+
+
+def test_two_negations_of_the_same_object_in_other_verbs_agree():
+    """ "will not overwrite existing files" restates "Don't replace existing files" (man-v11), even where the
+    passage's heading says "Overwrite control"; a claim that drops the negation still reverses it."""
+    support = "Overwrite control These options control tar. Don't replace existing files when extracting."
+    assert contradiction("With -k tar will not overwrite existing files when it unpacks an archive.", support) is None
+    assert contradiction("With -k tar will replace existing files when extracting.", support) is not None
