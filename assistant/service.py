@@ -28,6 +28,7 @@ from assistant.questions import standalone_question
 from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.spelling import corrected
 from assistant.understanding import Question, understand
 from assistant.verify import Verifier
 from store.collection import Collection
@@ -151,8 +152,12 @@ class Assistant:
         return trace
 
     def understand(self, question: str, turns: Sequence[Message]) -> Question:
-        """Stage 1: the question read once (its standalone form, answer types, specifics, parts)."""
-        return understand(question, self.standalone(question, turns))
+        """Stage 1: the question read once (its standalone form, spelling corrected against the collection's
+        words, answer types, specifics, parts)."""
+        search = self.standalone(question, turns)
+        if self.retriever.config.correct_spelling:
+            search = corrected(search, self.collection.vocabulary(), self.embedder.whole_words)
+        return understand(question, search)
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:
         """The question to search: a follow-up is rewritten with the conversation (model, else rules)."""

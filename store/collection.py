@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -188,6 +188,9 @@ class Collection:
 
     def search_keywords(self, query: str, k: int) -> list[Hit]:
         return self.keyword.search(query, k)
+
+    def vocabulary(self) -> Mapping[str, int]:
+        return self.keyword.vocabulary()
 
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
         return self.dense.best_sentence_scores(queries)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,12 +87,23 @@ class Embedder:
         if not path.is_dir():
             raise ModelLoadError(f"embedding model folder not found: {path}")
         self.backend = backend
+        self.model_path = path
         self.batch_size = batch_size
         self.encoder: Encoder = open_encoder(backend, path, cache_dir)
         self.model = self.encoder.model
         self.max_tokens = self.encoder.max_seq_length
         self.dimension = self.encoder.dimension
         self._cached_query = lru_cache(maxsize=256)(self._encode_query)
+
+    @cached_property
+    def whole_words(self) -> frozenset[str]:
+        """The lower-case words the encoder's vocabulary holds whole (WordPiece ``vocab.txt``; empty without
+        one): the English it knows, which a spelling check must not take for typos."""
+        vocab = self.model_path / "vocab.txt"
+        if not vocab.is_file():
+            return frozenset()
+        lines = vocab.read_text(encoding="utf-8").splitlines()
+        return frozenset(w for w in lines if w.isalpha() and w.islower())
 
     # langchain Embeddings interface
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ingest.records import Chunk
@@ -20,6 +22,7 @@ from store.records import Hit
 from store.serialize import chunk_from_row, chunk_to_row
 
 log = logging.getLogger(__name__)
+_WORD = re.compile(r"[a-z]+")
 
 
 def _stemmer():
@@ -46,6 +49,7 @@ class KeywordIndex:
         self._rows: dict[str, Chunk] = {}
         self._seen: object = -1
         self._built: tuple[object, list[Chunk]] | None = None  # (bm25s retriever, its chunks in index order)
+        self._words: Counter[str] | None = None  # vocabulary(), built on first use after a change
         self._lock = threading.RLock()
         self._refresh()
 
@@ -57,7 +61,7 @@ class KeywordIndex:
             if new:
                 self._append([{"op": "add", **chunk_to_row(c)} for c in new])
                 self._rows.update((c.id, c) for c in new)
-                self._built = None
+                self._built = self._words = None
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._lock:
@@ -67,7 +71,7 @@ class KeywordIndex:
                 self._append([{"op": "del", "id": i} for i in gone])
                 for i in gone:
                     del self._rows[i]
-                self._built = None
+                self._built = self._words = None
 
     def count(self) -> int:
         with self._lock:
@@ -99,6 +103,18 @@ class KeywordIndex:
                 break
             hits.append(Hit(chunks[int(doc_index)], float(score), len(hits) + 1))
         return hits
+
+    def vocabulary(self) -> Mapping[str, int]:
+        """Each lower-case word of the chunks (letters only) and how many chunks hold it: what a misspelled
+        question word is corrected against (assistant/spelling.py). Built once per change, like the index."""
+        with self._lock:
+            self._refresh()
+            if self._words is None:
+                counts: Counter[str] = Counter()
+                for chunk in self._rows.values():
+                    counts.update(set(_WORD.findall(f"{chunk.title}\n{chunk.section}\n{chunk.text}".lower())))
+                self._words = counts
+            return self._words
 
     def all_ids(self) -> list[str]:
         with self._lock:
@@ -164,7 +180,7 @@ class KeywordIndex:
                         rows[record["id"]] = chunk_from_row(record)
                     else:
                         rows.pop(record["id"], None)
-        self._rows, self._seen, self._built = rows, stamp, None
+        self._rows, self._seen, self._built, self._words = rows, stamp, None, None
 
     def _index(self) -> tuple[object, list[Chunk]]:
         """The BM25 index of the current rows (built once per change; the caller holds the lock)."""

@@ -48,6 +48,9 @@ class SearchableStore(Protocol):
     def search_keywords(self, query: str, k: int) -> list[Hit]:
         """Chunks by BM25 over title, section and text; a query with no indexed word finds nothing."""
 
+    def vocabulary(self) -> Mapping[str, int]:
+        """Each lower-case word of the stored chunks (letters only) and how many chunks hold it."""
+
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
         """For each query, the cosine similarity of the closest stored sentence (0.0 in an empty store): how
         close the collection comes to a question (the off-topic calibration, assistant/off_topic.py)."""

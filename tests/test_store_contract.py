@@ -319,6 +319,14 @@ class SearchableStoreContract:
         assert filled.search_keywords("zeppelin quasar", 5) == []
         assert filled.search_keywords("the and of", 5) == []  # stop words only
 
+    def test_the_vocabulary_counts_the_chunks_that_hold_each_word(self, store, filled):
+        vocabulary = filled.vocabulary()
+        holding = [c for c in CHUNKS.values() if "knight" in f"{c.title} {c.section} {c.text}".lower()]
+        assert vocabulary["knight"] == len(holding) >= 1
+        assert "zeppelin" not in vocabulary and all(w.isalpha() and w.islower() for w in vocabulary)
+        filled.remove([CHUNKS["chess"].source])
+        assert filled.vocabulary().get("knight", 0) == len(holding) - 1, "a removed chunk's words go"
+
     def test_chunk_scores_are_the_cosine_of_the_chunk_vector(self, filled, embedder):
         query = embedder.query_vector(QUERIES["markets"])
         for hit in filled.search_chunks(QUERIES["markets"], len(CHUNKS)):

@@ -1,0 +1,71 @@
+"""Misspelled question words corrected against the collection's own words before anything is searched.
+
+Dense retrieval tolerates a typo ("wat port does ssh conect to by defualt"), but BM25 finds nothing for a word
+no chunk holds and the evidence scorer counts it as a question term the sentence lacks: both work against
+the passage. A question word is corrected when
+
+- it is lower case and letters only, four letters or more (names, options, paths and numbers stay as written);
+- neither the collection nor the encoder's vocabulary knows it: an English word the documents do not use is a
+  question about something else, not a typo ("boil" stays "boil"); nor is it another form of a word within
+  reach ("separators" where the documents say "separator");
+- a word of the collection lies within one edit of it (two from eight letters on; swapping two letters is one
+  edit; a word under six letters only by a dropped letter or a swap) and starts with the same letter.
+
+The closest candidate wins, then one the typo dropped a letter from (the commonest typo: "conect"), then the
+one most chunks hold. Nothing here is fitted: the edit limits are those of spelling correctors in general.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+
+from assistant.questions import STOPWORDS, stem
+
+MIN_LETTERS = 4  # shorter words are too close to too many others ("wat": what, was, way)
+SHORT_WORD = 6  # below this length only a dropped letter or a swap is corrected (_slip)
+LONG_WORD = 8  # from this length on a word may be two edits away
+_WORD = re.compile(r"(?<![\w./-])[a-z]+(?![\w/-]|\.\w)")
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    word: str
+    replacement: str
+
+
+def corrections(text: str, vocabulary: Mapping[str, int], english: Set[str]) -> list[Correction]:
+    """The corrections ``text`` needs, in order (none when every word is known)."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    found: list[Correction] = []
+    for word in dict.fromkeys(m.group(0) for m in _WORD.finditer(text)):
+        if not _is_unknown(word, vocabulary, english):
+            continue
+        limit = 1 if len(word) < LONG_WORD else 2
+        near = process.extract(word, list(vocabulary), scorer=DamerauLevenshtein.distance, score_cutoff=limit,
+                               limit=None)
+        candidates = [(w, d) for w, d, _ in near if w[0] == word[0] and (len(word) >= SHORT_WORD or _slip(word, w))]
+        if not candidates or any(stem(w) == stem(word) for w, _ in candidates):
+            continue  # "separators" where the documents say "separator": another form of a known word
+        best, _ = min(candidates, key=lambda c: (c[1], len(c[0]) <= len(word), -vocabulary[c[0]], c[0]))
+        found.append(Correction(word, best))
+    return found
+
+
+def corrected(text: str, vocabulary: Mapping[str, int], english: Set[str]) -> str:
+    """``text`` with its misspelled words replaced by the collection's (unchanged when there are none)."""
+    fixes = {c.word: c.replacement for c in corrections(text, vocabulary, english)}
+    return _WORD.sub(lambda m: fixes.get(m.group(0), m.group(0)), text) if fixes else text
+
+
+def _slip(word: str, candidate: str) -> bool:
+    """A dropped letter ("chek": check) or two letters swapped ("waht": what): the typos a short word is
+    corrected for; another letter in its place is as often another word ("grep" is not "grew")."""
+    return len(candidate) == len(word) + 1 or (len(candidate) == len(word) and sorted(candidate) == sorted(word))
+
+
+def _is_unknown(word: str, vocabulary: Mapping[str, int], english: Set[str]) -> bool:
+    return len(word) >= MIN_LETTERS and word not in vocabulary and word not in english and word not in STOPWORDS
