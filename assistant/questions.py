@@ -100,17 +100,21 @@ def acronyms(text: str) -> frozenset[str]:
     """The initials of every whole run of two to six capitalised words, connectors allowed inside ("European
     Court of Human Rights": echr): what an acronym in a question may stand for in the documents."""
     found: set[str] = set()
-    run: list[str] = []
-    for word in [*words(fold(text)), ""]:
-        if word.lower() in _CONNECTORS:  # inside a run ("Court of Human Rights"), or "The" before one
-            continue
-        if word[:1].isupper() and not word.isupper():
-            run.append(word[0])
-            continue
-        if 2 <= len(run) <= 6:
-            found.add("".join(run).lower())
-        run = []
+    for clause in _RUN_BREAK.split(fold(text)):  # "...of Human Rights. As Turkey..." is two runs
+        run: list[str] = []
+        for word in [*words(clause), ""]:
+            if word.lower() in _CONNECTORS:  # inside a run ("Court of Human Rights"), or "The" before one
+                continue
+            if word[:1].isupper() and not word.isupper():
+                run.append(word[0])
+                continue
+            if 2 <= len(run) <= 6:
+                found.add("".join(run).lower())
+            run = []
     return frozenset(found)
+
+
+_RUN_BREAK = re.compile(r"[.!?;:,()\[\]\"“”]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,7 @@ def missing_specifics(question_specifics: Sequence[str], evidence: str, question
 
     def known(word: str) -> bool:
         lowered = word.lower()
-        plural_acronym = _is_acronym(word) and word.endswith("s") and lowered[:-1] in evidence_words  # "PDFs"
+        plural_acronym = is_acronym(word) and word.endswith("s") and lowered[:-1] in evidence_words  # "PDFs"
         return lowered in evidence_words or stem(word) in evidence_stems or plural_acronym
 
     missing = []
@@ -173,9 +177,9 @@ def missing_specifics(question_specifics: Sequence[str], evidence: str, question
                 missing.append(item)
         elif not (known(item) or all(known(p) for p in item.split("-") if p)):
             missing.append(item)
-    if missing and any(_is_acronym(m) for m in missing):
+    if missing and any(is_acronym(m) for m in missing):
         spelled = acronyms(evidence)
-        missing = [m for m in missing if not (_is_acronym(m) and _singular(m).lower() in spelled)]
+        missing = [m for m in missing if not (is_acronym(m) and _singular(m).lower() in spelled)]
     if missing and question:  # "North Atlantic Treaty Organization" where the evidence says NATO
         upper = {w.lower() for w in words(fold(evidence)) if w.isupper() and len(w) >= 3}
         named = {a for a in acronyms(question) if len(a) >= 3 and a in upper}
@@ -188,7 +192,7 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") else word
 
 
-def _is_acronym(word: str) -> bool:
+def is_acronym(word: str) -> bool:
     letters = _singular(word)
     return 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
 

@@ -28,7 +28,7 @@ from assistant.questions import standalone_question
 from assistant.records import DEFAULT_COLLECTION, Answer, AnswerEvent, Message, StageTime, StreamEvent, TokenEvent
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
-from assistant.spelling import corrected
+from assistant.spelling import corrected, with_acronyms_spelled_out
 from assistant.understanding import Question, understand
 from assistant.verify import Verifier
 from store.collection import Collection
@@ -152,11 +152,13 @@ class Assistant:
         return trace
 
     def understand(self, question: str, turns: Sequence[Message]) -> Question:
-        """Stage 1: the question read once (its standalone form, spelling corrected against the collection's
-        words, answer types, specifics, parts)."""
+        """Stage 1: the question read once (its standalone form, spelled as the collection spells it: typos
+        corrected, acronyms it only writes out followed by their long form; answer types, specifics, parts)."""
         search = self.standalone(question, turns)
         if self.retriever.config.correct_spelling:
-            search = corrected(search, self.collection.vocabulary(), self.embedder.whole_words)
+            vocabulary = self.collection.vocabulary()
+            search = corrected(search, vocabulary, self.embedder.whole_words)
+            search = with_acronyms_spelled_out(search, vocabulary, self.collection.find_text)
         return understand(question, search)
 
     def standalone(self, question: str, turns: Sequence[Message]) -> str:

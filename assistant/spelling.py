@@ -13,15 +13,19 @@ the passage. A question word is corrected when
 
 The closest candidate wins, then one the typo dropped a letter from (the commonest typo: "conect"), then the
 one most chunks hold. Nothing here is fitted: the edit limits are those of spelling correctors in general.
+
+An acronym the collection never writes ("ECHR") is searched with what it stands for there: the commonest run of
+capitalised words whose initials spell it ("European Court of Human Rights"), found in the stored texts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections import Counter
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 
-from assistant.questions import STOPWORDS, stem
+from assistant.questions import STOPWORDS, is_acronym, specifics, stem
 
 MIN_LETTERS = 4  # shorter words are too close to too many others ("wat": what, was, way)
 SHORT_WORD = 6  # below this length only a dropped letter or a swap is corrected (_slip)
@@ -69,3 +73,25 @@ def _slip(word: str, candidate: str) -> bool:
 
 def _is_unknown(word: str, vocabulary: Mapping[str, int], english: Set[str]) -> bool:
     return len(word) >= MIN_LETTERS and word not in vocabulary and word not in english and word not in STOPWORDS
+
+
+def with_acronyms_spelled_out(text: str, vocabulary: Mapping[str, int],
+                              find: Callable[[re.Pattern[str], int], list[str]]) -> str:
+    """``text`` with "(what it stands for)" after each acronym the collection does not write but spells out."""
+    spelled = {}
+    for word in specifics(text):
+        letters = word[:-1] if word.endswith("s") else word  # "PDFs"
+        if is_acronym(word) and letters.lower() not in vocabulary:
+            found = Counter(" ".join(m.split()) for m in find(_initials_pattern(letters), _MATCHES))
+            if found:
+                spelled[word] = found.most_common(1)[0][0]
+    return text + "".join(f" ({long})" for long in spelled.values()) if spelled else text
+
+
+_MATCHES = 50
+_CONNECTOR = r"(?:\s+(?:of|the|for|on|in|and|de|du))*\s+"
+
+
+def _initials_pattern(letters: str) -> re.Pattern[str]:
+    """Capitalised words whose initials are ``letters``, connectors allowed between them ("Court of Human")."""
+    return re.compile(r"\b" + _CONNECTOR.join(f"{c}[a-z][\\w'’-]*" for c in letters.upper()) + r"\b")

@@ -19,6 +19,7 @@ retriever and the answer builder read through.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -191,6 +192,9 @@ class Collection:
 
     def vocabulary(self) -> Mapping[str, int]:
         return self.keyword.vocabulary()
+
+    def find_text(self, pattern: re.Pattern[str], limit: int) -> list[str]:
+        return self.keyword.find_text(pattern, limit)
 
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
         return self.dense.best_sentence_scores(queries)

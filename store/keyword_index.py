@@ -116,6 +116,18 @@ class KeywordIndex:
                 self._words = counts
             return self._words
 
+    def find_text(self, pattern: re.Pattern[str], limit: int) -> list[str]:
+        """Up to ``limit`` matches of ``pattern`` in the chunk texts, in storage order."""
+        with self._lock:
+            self._refresh()
+            rows = list(self._rows.values())
+        found: list[str] = []
+        for chunk in rows:
+            found += (m.group(0) for m in pattern.finditer(chunk.text))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
     def all_ids(self) -> list[str]:
         with self._lock:
             self._refresh()

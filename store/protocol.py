@@ -8,6 +8,7 @@ in both storage modes, so nothing above the store reaches into its indexes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -50,6 +51,9 @@ class SearchableStore(Protocol):
 
     def vocabulary(self) -> Mapping[str, int]:
         """Each lower-case word of the stored chunks (letters only) and how many chunks hold it."""
+
+    def find_text(self, pattern: re.Pattern[str], limit: int) -> list[str]:
+        """Up to ``limit`` matches of ``pattern`` in the stored chunk texts (what an acronym stands for)."""
 
     def best_sentence_scores(self, queries: Sequence[str]) -> list[float]:
         """For each query, the cosine similarity of the closest stored sentence (0.0 in an empty store): how

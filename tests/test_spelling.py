@@ -47,3 +47,24 @@ def test_a_misspelled_question_finds_its_passage(article_assistant):
     article_assistant.retriever.config = article_assistant.retriever.config.model_copy(
         update={"correct_spelling": False})
     assert "announced in early April 2022" not in article_assistant.ask(question).answer
+
+
+def test_a_run_of_capitalised_words_ends_at_the_sentence():
+    from assistant.questions import acronyms
+
+    text = "decisions by the European Court of Human Rights. As Turkey speaks of a new era"
+    assert "echr" in acronyms(text), "'Rights. As Turkey' ran on into 'echrat'"
+
+
+def test_an_acronym_the_collection_only_spells_out_is_searched_with_its_long_form(article_assistant):
+    """The article never writes "ECHR": the question was refused ("the documents do not mention ECHR")."""
+    from assistant.spelling import with_acronyms_spelled_out
+
+    collection = article_assistant.collection
+    question = "What does the author fault Turkey for when it comes to ECHR rulings?"
+    assert with_acronyms_spelled_out(question, collection.vocabulary(), collection.find_text) == \
+        f"{question} (European Court of Human Rights)"
+    answer = article_assistant.ask(question)
+    assert not answer.abstained and "European Court of Human Rights" in answer.answer
+    unknown = "Did the OECD comment on this?"  # spelled out nowhere: unchanged
+    assert with_acronyms_spelled_out(unknown, collection.vocabulary(), collection.find_text) == unknown

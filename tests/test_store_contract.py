@@ -327,6 +327,14 @@ class SearchableStoreContract:
         filled.remove([CHUNKS["chess"].source])
         assert filled.vocabulary().get("knight", 0) == len(holding) - 1, "a removed chunk's words go"
 
+    def test_find_text_matches_the_stored_texts_up_to_the_limit(self, filled):
+        import re
+
+        words = filled.find_text(re.compile(r"\b[A-Z][a-z]+\b"), 100)
+        assert words and all(any(w in c.text for c in CHUNKS.values()) for w in words)
+        assert len(filled.find_text(re.compile(r"\w+"), 3)) == 3
+        assert filled.find_text(re.compile("zeppelin"), 5) == []
+
     def test_chunk_scores_are_the_cosine_of_the_chunk_vector(self, filled, embedder):
         query = embedder.query_vector(QUERIES["markets"])
         for hit in filled.search_chunks(QUERIES["markets"], len(CHUNKS)):
