@@ -39,7 +39,8 @@ class RetrievalConfig(BaseModel):
     keyword_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 ranking.")
     per_section: int = Field(2, ge=1, description="At most this many chunks of one section in the top k.")
     correct_spelling: bool = Field(True, description=(
-        "Correct misspelled question words against the collection's words before searching (assistant/spelling.py)."))
+        "Search misspelled question words as the collection spells them, and acronyms it only writes out with "
+        "their long form (assistant/spelling.py)."))
 
 
 def cap_per_section(hits: Sequence[Hit], per_section: int, k: int) -> list[Hit]:
