@@ -47,6 +47,7 @@ _ANTONYMS = [("succeed", "fail"), ("success", "failur"), ("increas", "decreas"),
              ("allow", "forbid"), ("allow", "prevent"), ("permit", "forbid"), ("requir", "option"),
              ("mandatori", "option"), ("befor", "after"), ("more", "less"), ("more", "fewer"),
              ("higher", "lower"), ("larger", "smaller"), ("bigger", "smaller"), ("maximum", "minimum"),
+             ("largest", "smallest"), ("biggest", "smallest"), ("highest", "lowest"), ("most", "least"),
              ("add", "remov"), ("includ", "exclud"), ("accept", "reject"), ("start", "stop"), ("open", "close"),
              ("true", "fals"), ("alway", "never"), ("first", "last"), ("abov", "below"), ("insid", "outsid"),
              ("local", "remot"), ("improv", "worsen"), ("strengthen", "weaken"), ("agre", "disagre"),
@@ -196,6 +197,8 @@ def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[s
             continue  # the other side says "not" about the same thing, in its own words
         if len({stem(w) for w in scope} & negated_stems) >= _SAME_OBJECT:
             continue  # "will not overwrite existing files" / "Don't replace existing files": another verb, same object
+        if not is_negation(token) and negated in tokens:
+            continue  # "installed" and "non-installed" versions: this side names a kind and its complement
         if stem(negated) in other_stems or (close and close(negated, other_words)):
             found.append(token)
     return found

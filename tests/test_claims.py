@@ -87,3 +87,16 @@ def test_two_negations_of_the_same_object_in_other_verbs_agree():
     support = "Overwrite control These options control tar. Don't replace existing files when extracting."
     assert contradiction("With -k tar will not overwrite existing files when it unpacks an archive.", support) is None
     assert contradiction("With -k tar will replace existing files when extracting.", support) is not None
+
+
+def test_a_kind_named_beside_its_complement_is_no_negation():
+    """ "installed" and "non-installed" versions in one passage: a claim about the installed ones drops no
+    negation (hb-v01); a claim about a kind the passage only negates still reverses it."""
+    support = "Each installed package version has a priority of 100. A non-installed version has a priority of 500."
+    assert contradiction("Each installed package version gets a priority of one hundred.", support) is None
+    assert contradiction("The list is empty.", "The list is non-empty.") is not None
+
+
+def test_superlatives_are_opposites_too():
+    assert contradiction("ls -S sorts by file size, smallest first.", "-S sort by file size, largest first") \
+        is not None
