@@ -49,9 +49,9 @@ def corrections(text: str, vocabulary: Mapping[str, int], english: Set[str]) -> 
         if not _is_unknown(word, vocabulary, english):
             continue
         limit = 1 if len(word) < LONG_WORD else 2
-        near = process.extract(word, list(vocabulary), scorer=DamerauLevenshtein.distance, score_cutoff=limit,
-                               limit=None)
-        candidates = [(w, d) for w, d, _ in near if w[0] == word[0] and (len(word) >= SHORT_WORD or _slip(word, w))]
+        near = process.extract(word, _by_initial(vocabulary).get(word[0], ()), scorer=DamerauLevenshtein.distance,
+                               score_cutoff=limit, limit=None)
+        candidates = [(w, d) for w, d, _ in near if len(word) >= SHORT_WORD or _slip(word, w)]
         if not candidates or any(stem(w) == stem(word) for w, _ in candidates):
             continue  # "separators" where the documents say "separator": another form of a known word
         best, _ = min(candidates, key=lambda c: (c[1], len(c[0]) <= len(word), -vocabulary[c[0]], c[0]))
@@ -63,6 +63,24 @@ def corrected(text: str, vocabulary: Mapping[str, int], english: Set[str]) -> st
     """``text`` with its misspelled words replaced by the collection's (unchanged when there are none)."""
     fixes = {c.word: c.replacement for c in corrections(text, vocabulary, english)}
     return _WORD.sub(lambda m: fixes.get(m.group(0), m.group(0)), text) if fixes else text
+
+
+_last: tuple[Mapping[str, int], dict[str, list[str]]] | None = None  # the last vocabulary, by first letter
+
+
+def _by_initial(vocabulary: Mapping[str, int]) -> dict[str, list[str]]:
+    """The vocabulary's words by first letter, kept for the vocabulary last asked about (the store builds a new
+    one when it changes): a typo is looked up among ~1/20 of the words. One reference, read and replaced whole,
+    so threads asking about different collections never mix them up."""
+    global _last
+    cached = _last
+    if cached is not None and cached[0] is vocabulary:
+        return cached[1]
+    grouped: dict[str, list[str]] = {}
+    for word in vocabulary:
+        grouped.setdefault(word[0], []).append(word)
+    _last = (vocabulary, grouped)
+    return grouped
 
 
 def _slip(word: str, candidate: str) -> bool:
