@@ -31,12 +31,12 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTAL
 # pysbd marks up text with these symbols internally and mangles sentences that already hold them;
 # they are swapped for a neutral letter of the same length before segmenting (offsets do not move).
 _PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ⎋⌬ᓸᓳᓱᓰ♭♬]")
-# a dot that starts a word (".git", ".bashrc", ".md") ends no sentence, but pysbd splits before it: it is
-# masked the same way (one letter for one letter)
-_LEADING_DOT = re.compile(r"(?<!\S)\.(?=\w)")
+# a dot that starts a word (".git", ".bashrc", ".md") or a path ("./package.deb", "../configure", "~/.ssh") ends no
+# sentence, but pysbd splits before it: it is masked the same way (one letter for one letter)
+_LEADING_DOT = re.compile(r"(?<![^\s/])\.+(?=[\w/])")  # also a path's: "./package.deb", "../configure", "~/.ssh"
 LEAD_SECTION = "Introduction"
 # bump when the same text and settings would be cut differently: stored documents are cut again at the next ingest
-CHUNKER_VERSION = 2  # 2: a term line is read with its indented description (_describes)
+CHUNKER_VERSION = 3  # 2: a term line is read with its indented description (_describes); 3: dots that start a path
 FRONT_MATTER_SECTION = "Document information"
 
 
@@ -69,7 +69,8 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Sentence spans of ``text`` (whitespace trimmed), shifted by ``offset``."""
     spans = []
     for line_start, line in _lines_of(text):
-        for span in _segmenter().segment(_LEADING_DOT.sub("x", _PYSBD_SYMBOLS.sub("x", line))):
+        masked = _LEADING_DOT.sub(lambda m: "x" * len(m.group(0)), _PYSBD_SYMBOLS.sub("x", line))
+        for span in _segmenter().segment(masked):
             start, end = _trim(line, span.start, span.end)
             if end > start:
                 spans.append((offset + line_start + start, offset + line_start + end))

@@ -293,8 +293,12 @@ def test_sentences_with_pysbd_placeholder_symbols_are_kept(text, sentence):
          ["A bare repository is a directory with a .git suffix and no working tree.", "Publishers share them."]),
         ("Edit the .bashrc file. Then log in again.", ["Edit the .bashrc file.", "Then log in again."]),
         ("It ends here. .hidden files are skipped.", ["It ends here.", ".hidden files are skipped."]),
+        ("Use a simple command: apt install ./path-to-the-package.deb. The leading ./ is important.",
+         ["Use a simple command: apt install ./path-to-the-package.deb.", "The leading ./ is important."]),
+        ("Copy ~/.ssh/id_rsa.pub to the server. Run ../configure first.",
+         ["Copy ~/.ssh/id_rsa.pub to the server.", "Run ../configure first."]),
     ],
-    ids=["dot-git", "dotfile", "dot-word-after-a-sentence"],
+    ids=["dot-git", "dotfile", "dot-word-after-a-sentence", "dot-slash-path", "home-and-parent-paths"],
 )
 def test_a_word_that_starts_with_a_dot_ends_no_sentence(text, sentences):
     assert [text[a:b] for a, b in sentence_spans(text)] == sentences
