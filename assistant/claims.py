@@ -240,10 +240,8 @@ def _negated_words(tokens: list[str]) -> list[tuple[str, str, list[str]]]:
 
 def _is_value(tokens: list[str], i: int) -> bool:
     """ "no" as the value of a yes/no setting: "yes or no", "no or yes", "yes, no", "set to no"."""
-    if tokens[i] != "no":
-        return False
-    return "yes" in tokens[max(i - 2, 0) : i] or "yes" in tokens[i + 1 : i + 3] or tokens[max(i - 2, 0) : i] == [
-        "set", "to"]
+    before = tokens[max(i - 2, 0) : i]
+    return tokens[i] == "no" and ("yes" in before or "yes" in tokens[i + 1 : i + 3] or before == ["set", "to"])
 
 
 _CONDITIONS = frozenset({"if", "when", "whenever"})

@@ -84,7 +84,7 @@ def _vocabulary(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[st
 
 
 _DOTTED_ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}")
-_CONNECTORS = {"of", "the", "for", "on", "in", "de", "du"}
+NAME_CONNECTORS = frozenset({"of", "the", "for", "on", "in", "de", "du"})  # inside a name: "Court of Human Rights"
 
 
 def fold(text: str) -> str:
@@ -103,7 +103,7 @@ def acronyms(text: str) -> frozenset[str]:
     for clause in _RUN_BREAK.split(fold(text)):  # "...of Human Rights. As Turkey..." is two runs
         run: list[str] = []
         for word in [*words(clause), ""]:
-            if word.lower() in _CONNECTORS:  # inside a run ("Court of Human Rights"), or "The" before one
+            if word.lower() in NAME_CONNECTORS:  # inside a run ("Court of Human Rights"), or "The" before one
                 continue
             if word[:1].isupper() and not word.isupper():
                 run.append(word[0])
@@ -179,7 +179,7 @@ def missing_specifics(question_specifics: Sequence[str], evidence: str, question
             missing.append(item)
     if missing and any(is_acronym(m) for m in missing):
         spelled = acronyms(evidence)
-        missing = [m for m in missing if not (is_acronym(m) and _singular(m).lower() in spelled)]
+        missing = [m for m in missing if not (is_acronym(m) and singular(m).lower() in spelled)]
     if missing and question:  # "North Atlantic Treaty Organization" where the evidence says NATO
         upper = {w.lower() for w in words(fold(evidence)) if w.isupper() and len(w) >= 3}
         named = {a for a in acronyms(question) if len(a) >= 3 and a in upper}
@@ -187,13 +187,13 @@ def missing_specifics(question_specifics: Sequence[str], evidence: str, question
     return missing
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     """An acronym without its plural "s" ("PDFs" -> "PDF"; "LFS" keeps its S)."""
     return word[:-1] if word.endswith("s") else word
 
 
 def is_acronym(word: str) -> bool:
-    letters = _singular(word)
+    letters = singular(word)
     return 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()
 
 

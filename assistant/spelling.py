@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 
-from assistant.questions import STOPWORDS, is_acronym, specifics, stem
+from assistant.questions import NAME_CONNECTORS, STOPWORDS, is_acronym, singular, specifics, stem
 
 MIN_LETTERS = 4  # shorter words are too close to too many others ("wat": what, was, way)
 SHORT_WORD = 6  # below this length only a dropped letter or a swap is corrected (_slip)
@@ -98,7 +98,7 @@ def with_acronyms_spelled_out(text: str, vocabulary: Mapping[str, int],
     """``text`` with "(what it stands for)" after each acronym the collection does not write but spells out."""
     spelled = {}
     for word in specifics(text):
-        letters = word[:-1] if word.endswith("s") else word  # "PDFs"
+        letters = singular(word)  # "PDFs"
         if is_acronym(word) and letters.lower() not in vocabulary:
             found = Counter(" ".join(m.split()) for m in find(_initials_pattern(letters), _MATCHES))
             if found:
@@ -107,7 +107,8 @@ def with_acronyms_spelled_out(text: str, vocabulary: Mapping[str, int],
 
 
 _MATCHES = 50
-_CONNECTOR = r"(?:\s+(?:of|the|for|on|in|and|de|du))*\s+"
+# the connectors of a name, and "and", which joins two names inside a long form ("Bosnia and Herzegovina")
+_CONNECTOR = r"(?:\s+(?:" + "|".join(sorted(NAME_CONNECTORS | {"and"})) + r"))*\s+"
 
 
 def _initials_pattern(letters: str) -> re.Pattern[str]:

@@ -33,7 +33,7 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTAL
 _PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ⎋⌬ᓸᓳᓱᓰ♭♬]")
 # a dot that starts a word (".git", ".bashrc", ".md") or a path ("./package.deb", "../configure", "~/.ssh") ends no
 # sentence, but pysbd splits before it: it is masked the same way (one letter for one letter)
-_LEADING_DOT = re.compile(r"(?<![^\s/])\.+(?=[\w/])")  # also a path's: "./package.deb", "../configure", "~/.ssh"
+_LEADING_DOT = re.compile(r"(?<![^\s/])\.+(?=[\w/])")
 LEAD_SECTION = "Introduction"
 # bump when the same text and settings would be cut differently: stored documents are cut again at the next ingest
 CHUNKER_VERSION = 3  # 2: a term line is read with its indented description (_describes); 3: dots that start a path
