@@ -2,7 +2,7 @@
 
 - Values: numbers compared as values, whichever way they are written ("forty" = "40", "1,000" = "1000",
   "18th" = "18"); dates by their parts, so "May 18", "18 May" and "2022-05-18" agree and "early April 2022"
-  holds "April 2022".
+  holds "April 2022"; times of day by their 24-hour readings ("7:25 pm" = "19:25", and not "7:25 am").
 - Names: capitalised words and code-like tokens (``--soft``, ``/etc/passwd``, ``git-reset``) compared folded,
   without possessives or plural "s" ("F-16s" = "F-16", "Coşkun's" = "Coskun").
 - Polarity: a negation or an antonym on one side only ("did not", "failed" against "succeeded").
@@ -36,6 +36,8 @@ _NUMBER_WORD = re.compile(r"\b(?:(?:" + "|".join([*_COUNTED, *_TENS, "a dozen", 
                           r"(?:[-\s]+(?:(?:" + _SMALL + r")\b|" + _SCALE + r"))*", re.IGNORECASE)
 _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+(?:\.\d+)*")  # "4,095," is 4095
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# a time of day ("7:25 pm", "19:25", "8 am"): compared by its 24-hour readings as well as by its numbers
+_TIME = re.compile(r"(?<![\d:.])(\d{1,2})(?::([0-5]\d))?(?:\s*([ap])\.?m\b\.?|(?![\d:]))", re.IGNORECASE)
 _CODE = re.compile(r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*|[\w.~-]*/[\w./~-]+|[a-z]\w*[._]\w[\w.-]*|[a-z]+-\d[\w.-]*)")
 _VERSION = re.compile(r"v\d[\d.]*", re.IGNORECASE)  # "v2.0": a number, compared as one
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
@@ -147,12 +149,35 @@ def missing_values(claim: str, support: str, context: str = "") -> list[str]:
     named = f"{support} {context}"
     held = Claimed(held.numbers, held.months, held.names | claimed(named).names, held.stems)
     support_words = {_bare(w) for w in words(fold(named))} | {stem(w.lower()) for w in words(fold(named))}
-    missing = sorted(said.numbers - held.numbers) + sorted(said.months - held.months)
+    missing = sorted(said.numbers - held.numbers) + sorted(said.months - held.months) + _missing_times(claim, support)
     for name in sorted(said.names - held.names):
         parts = [p for p in re.split(r"[-/.]", name) if p]
         if name not in support_words and not (len(parts) > 1 and all(_bare(p) in support_words for p in parts)):
             missing.append(name)
     return missing
+
+
+def times_of_day(text: str) -> list[tuple[str, frozenset[str]]]:
+    """Each time of day in ``text`` ("7:25 pm", "19:25", "8 am") with the 24-hour readings it may have: one when it
+    says am or pm or is past 12, both halves of the day when it says neither ("7:25")."""
+    found = []
+    for match in _TIME.finditer(text):
+        hour, minute, half = int(match.group(1)), match.group(2), (match.group(3) or "").lower()
+        if not (minute or half) or hour > 23 or (half and not 1 <= hour <= 12):
+            continue  # a bare number is no time; "25 pm" is none either
+        if half:
+            readings = {hour % 12 + (12 if half == "p" else 0)}
+        else:
+            readings = {hour} if hour == 0 or hour > 12 else {hour % 12, hour % 12 + 12}
+        said = f"{hour}:{minute or '00'}" + (f" {half}m" if half else "")
+        found.append((said, frozenset(f"{h:02d}:{minute or '00'}" for h in readings)))
+    return found
+
+
+def _missing_times(claim: str, support: str) -> list[str]:
+    """The claim's times of day that no time of the support can be read as ("7:25 am" against "7:25 pm")."""
+    held = frozenset().union(*(readings for _, readings in times_of_day(support)))
+    return [said for said, readings in times_of_day(claim) if not readings & held]
 
 
 def contradiction(claim: str, support: str, close: Callable[[str, set[str]], bool] | None = None) -> str | None:

@@ -100,3 +100,11 @@ def test_a_kind_named_beside_its_complement_is_no_negation():
 def test_superlatives_are_opposites_too():
     assert contradiction("ls -S sorts by file size, smallest first.", "-S sort by file size, largest first") \
         is not None
+
+
+def test_a_time_of_day_is_compared_as_a_time():
+    support = "# Download data every night at 7:25 pm\n 25  19   *   *   *    $HOME/bin/get.pl\n# 8:00 am, on weekdays"
+    assert missing_values("It downloads data every day at 7:25 am.", support) == ["7:25 am"]  # 8:00 am is another
+    assert missing_values("It downloads data every night at 7:25 PM.", support) == []
+    assert missing_values("It downloads data at 7:25.", support) == []  # no half of the day said: either
+    assert missing_values("It runs at 8 am on weekdays.", support) == []
