@@ -36,7 +36,9 @@ _PYSBD_SYMBOLS = re.compile("[∯♟♝♨☝ƪᓴᓷ✂☏☉☈☇☄∮ȹȸ�
 _LEADING_DOT = re.compile(r"(?<![^\s/])\.+(?=[\w/])")
 LEAD_SECTION = "Introduction"
 # bump when the same text and settings would be cut differently: stored documents are cut again at the next ingest
-CHUNKER_VERSION = 3  # 2: a term line is read with its indented description (_describes); 3: dots that start a path
+# 2: a term line is read with its indented description (_describes); 3: dots that start a path; 4: a blank line
+# between a term and its description
+CHUNKER_VERSION = 4
 FRONT_MATTER_SECTION = "Document information"
 
 
@@ -83,8 +85,10 @@ def _lines_of(text: str) -> Iterator[tuple[int, str]]:
     starting in lower case (man pages, plain-text manuals, mail). Joined lines keep their offsets (the line
     break reads as a space)."""
     start, current, pos = 0, "", 0
-    for line in text.split("\n"):
-        if current and _continues(current, line):
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if current and (_continues(current, line) or _blank_under_term(current, line, following)):
             current += "\n" + line
         else:
             if current.strip():
@@ -105,10 +109,17 @@ def _continues(previous: str, line: str) -> bool:
 def _describes(previous: str, line: str) -> bool:
     """A one-line term over a deeper indented description (an option and what it does, in man pages and plain
     text manuals: "--dry-run, -n" then "This makes rsync perform a trial run..."): the description's first
-    sentence carries the term, which alone is too short to quote and is the answer to "which option ...?"."""
-    term = previous.strip()
-    return "\n" not in previous and 0 < len(term) <= _TERM_CHARS and bool(line.strip()) \
-        and _indent(line) > _indent(previous)
+    sentence carries the term, which alone is too short to quote and is the answer to "which option ...?".
+    A blank line may stand between them (help2man's layout: sed's "-n, --quiet, --silent")."""
+    term = previous.rstrip()
+    return "\n" not in term and 0 < len(term.strip()) <= _TERM_CHARS and bool(line.strip()) \
+        and _indent(line) > _indent(term)
+
+
+def _blank_under_term(previous: str, line: str, following: str) -> bool:
+    """A blank line between a term and its description, read as part of the term's sentence."""
+    return not line.strip() and "\n" not in previous and not _SENTENCE_END.search(previous) \
+        and not previous.strip().isupper() and _describes(previous, following)
 
 
 def _indent(line: str) -> int:
@@ -210,11 +221,18 @@ def _prose_spans(text: str, start: int, end: int, limit: int) -> list[tuple[int,
     section = text[start:end]
     pos = 0
     for match in [*PARAGRAPH_BREAK.finditer(section), None]:
+        if match and _blank_under_term(section[pos : match.start()].strip("\n"), "", _first_line(section, match.end())):
+            continue  # the term's description follows the break: one paragraph
         para_end = match.start() if match else len(section)
         for span in sentence_spans(section[pos:para_end], start + pos):
             spans.extend(_split_long(span, text, limit))
         pos = match.end() if match else pos
     return spans
+
+
+def _first_line(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start : end if end >= 0 else len(text)]
 
 
 def _split_lines(span: tuple[int, int], text: str, limit: int) -> list[tuple[int, int]]:

@@ -437,6 +437,24 @@ def test_an_option_over_its_indented_description_is_quoted_with_it():
         "a long line over an indented one is not a term"
 
 
+def test_an_option_over_a_blank_line_and_its_description_is_quoted_with_it():
+    from ingest.chunking import sentence_spans
+
+    text = ("       -n, --quiet, --silent\n\n              suppress automatic printing of pattern space\n\n"
+            "       -s, --separate\n\n              Consider files as separate rather than as a single\n"
+            "              continuous long stream.\n\nEXAMPLES\n\n       sed -n p file\n"
+            "       It ends here.\n\n              An indented paragraph after a sentence.")
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    assert "-n, --quiet, --silent\n\n              suppress automatic printing of pattern space" in sentences
+    assert ("-s, --separate\n\n              Consider files as separate rather than as a single\n"
+            "              continuous long stream.") in sentences
+    assert "EXAMPLES" in sentences, "a heading in capitals is not a term"
+    assert "An indented paragraph after a sentence." in sentences, "a line that ends a sentence is not a term"
+    [chunk] = chunk_document(Document("/docs/sed.1.txt", text, "sed.1"))  # the blank line ends no paragraph
+    assert "-n, --quiet, --silent\n\n              suppress automatic printing of pattern space" in \
+        chunk.sentence_texts()
+
+
 # The fast segmenter (ingest/segmenter.py) must place every sentence where stock pysbd does. Stock pysbd
 # runs in a fresh interpreter, so neither of the fast segmenter's changes (str.find, the pattern cache) reaches it.
 _STOCK_PYSBD = """
