@@ -322,6 +322,9 @@ def sub_questions(question: str) -> list[str]:
     return parts
 
 
+_INTERJECTIONS = {"ok", "okay", "alright", "right", "well", "thanks", "great", "hmm", "oh", "yes", "no", "sure", "cool"}
+
+
 def standalone_question(question: str, history: Sequence[Message]) -> str:
     """Deterministic follow-up rewrite: a question that leans on earlier turns gets the last user turn.
 
@@ -332,6 +335,8 @@ def standalone_question(question: str, history: Sequence[Message]) -> str:
     if not earlier:
         return question
     lowered = [w.lower() for w in words(question)]
+    while lowered[:1] and lowered[0] in _INTERJECTIONS:  # "OK, and if I only want the tunnel?"
+        lowered = lowered[1:]
     leans_on_history = (
         any(w in _DEPENDENT for w in lowered)
         or len(content_stems(question)) < 3

@@ -78,6 +78,12 @@ def test_follow_up_uses_the_history(article_assistant):
     _assert_verbatim(answer)
 
 
+def test_a_follow_up_opening_with_ok_still_leans_on_the_history(article_assistant):
+    history = [{"role": "user", "content": "Who was the Turkish foreign minister going to meet on May 18?"}]
+    answer = article_assistant.ask("OK, and where was the meeting originally supposed to take place?", history)
+    assert "May 18" in (answer.standalone_question or ""), "'OK, and ...' goes on from the last question"
+
+
 def test_empty_store_abstains(make_assistant):
     answer = make_assistant().ask("When was the mechanism announced?")
     assert answer.abstained
