@@ -143,7 +143,13 @@ _ADVICE = re.compile(r"\b(should|must|need|needs|needed|ought|would|could|can|re
 def expected_types(question: str) -> tuple[str, ...]:
     """What the answer must contain: "When and where ..." expects a date and a name (place)."""
     q = " ".join(question.lower().split())
-    return tuple(kind for kind, cue in _TYPE_CUES if re.search(cue, q))
+    found = tuple(kind for kind, cue in _TYPE_CUES if re.search(cue, q))
+    if _HOW_TO.search(q):  # "How can I see how many times each line occurs?" asks for a way, not a number
+        return tuple(kind for kind in found if kind != "number")
+    return found
+
+
+_HOW_TO = re.compile(r"(^|[.?!]\s+)how (do|does|can|could|should|would|might|may) (i|we|you|one)\b")
 
 
 @lru_cache(maxsize=4096)

@@ -193,6 +193,17 @@ def test_only_a_when_that_asks_for_a_time_expects_a_date(question, date):
     assert ("date" in expected_types(question)) is date
 
 
+@pytest.mark.parametrize(("question", "number"), [
+    ("How many students can take one test?", True), ("How much did Turkey pay?", True),
+    ("How can I see how many times each line occurs using uniq?", False),  # asks for a way, not a count
+    ("The disk is full. How do I check how much space each folder takes?", False),
+])
+def test_only_a_how_many_that_is_asked_expects_a_number(question, number):
+    from assistant.questions import expected_types
+
+    assert ("number" in expected_types(question)) is number
+
+
 @pytest.mark.parametrize(("question", "evidence", "missing"), [
     ("Has Erdogan complained?", "Erdoğan lamented it.", []),  # diacritics
     ("Is the author hopeful about US-Turkey ties?", "U.S.-Turkey relations improved.", []),  # dotted acronym
