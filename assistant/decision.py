@@ -134,7 +134,8 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
     for c in sorted(pool, key=lambda c: c.start):
         by_source.setdefault(c.chunk.source, []).append(c)
     result = {c.key: c for c in chosen}
-    for c in chosen:
+    queue = list(chosen)
+    for c in queue:  # a sentence that came along for what announced it brings its own follower ("As such, ...")
         line = by_source.get(c.chunk.source, [])
         index = next((i for i, other in enumerate(line) if other.start == c.start), None)
         if index is None:
@@ -143,15 +144,20 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
         after = line[index + 1] if index + 1 < len(line) else None
         if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
             result.setdefault(before.key, before)
-        if after and after.start - c.end <= MAX_GAP and (refers_back(after.text) or _introduces(c.text)):
-            result.setdefault(after.key, after)
+        if after and after.start - c.end <= MAX_GAP and after.key not in result and (
+                refers_back(after.text) or _introduces(c.text, after.text)):
+            result[after.key] = after
+            if c in chosen and _introduces(c.text, after.text):
+                queue.append(after)
     return list(result.values())
 
 
-def _introduces(sentence: str) -> bool:
-    """A sentence that ends in a colon ("Debian uses four runlevels:") announces what follows: quoted alone it
-    never answers, so the sentence after it comes along."""
-    return sentence.rstrip().endswith(":")
+def _introduces(sentence: str, after: str) -> bool:
+    """A sentence that ends in a colon ("Debian uses four runlevels:") announces what follows, a question asks
+    it ("But what if you want to commit only some files?"), and a term is described by what follows its colon
+    (a FAQ entry: "I'm on Windows and git diff shows ^M at the end." / ": By default, Git expects ..."): quoted
+    alone none of them answers, so the sentence after it comes along."""
+    return sentence.rstrip().endswith((":", "?")) or after.lstrip().startswith(":")
 
 
 def with_parts(chosen: Sequence[Evidence], part_best: Sequence[Evidence]) -> list[Evidence]:

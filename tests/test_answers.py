@@ -232,3 +232,20 @@ def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_as
     quotes = [c.quote for c in answer.citations]
     assert "The Veltrum boiler has three service modes that technicians choose from:" in quotes
     assert "- Mode A flushes the heat exchanger with cold water." in quotes, quotes
+
+
+def test_a_faq_entry_brings_its_answer_and_what_goes_on_from_it(make_assistant, tmp_files):
+    faq = tmp_files / "faq.html"
+    faq.write_text(
+        "<html><body><h1>Veltrum boiler FAQ</h1><dl>"
+        "<dt>The Veltrum boiler display shows E7 after every restart.</dt>"
+        "<dd><p>By default, the boiler checks its water pressure at start. As such, an E7 code means the pressure "
+        "fell below one bar while it was off. Refill the circuit through the blue valve.</p></dd>"
+        "<dt>Why is the boiler noisy at night?</dt><dd><p>The pump runs faster when the heating restarts.</p></dd>"
+        "</dl></body></html>", encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([faq])
+    answer = bot.ask("Why does my Veltrum boiler display show E7 after every restart?")
+    text = " ".join(c.quote for c in answer.citations)
+    assert "The Veltrum boiler display shows E7 after every restart." in text
+    assert "pressure fell below one bar" in text, text  # two sentences on: the entry's answer, "As such, ..."
