@@ -38,7 +38,7 @@ _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+(?:\.\d+)*")  
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 # a time of day ("7:25 pm", "19:25", "8 am"): compared by its 24-hour readings as well as by its numbers
 _TIME = re.compile(r"(?<![\d:.])(\d{1,2})(?::([0-5]\d))?(?:\s*([ap])\.?m\b\.?|(?![\d:]))", re.IGNORECASE)
-_CODE = re.compile(r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*|[\w.~-]*/[\w./~-]+|[a-z]\w*[._]\w[\w.-]*|[a-z]+-\d[\w.-]*)")
+_CODE = re.compile(r"(?<![\w/.-])(?:--?[A-Za-z][\w-]*|[\w.~-]*/[\w./~-]+|[a-z]\w*[._+]\w[\w.+-]*|[a-z]+-\d[\w.-]*)")
 _VERSION = re.compile(r"v\d[\d.]*", re.IGNORECASE)  # "v2.0": a number, compared as one
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 _MONTH_ABBREVIATIONS = {m[:3]: m for m in [*MONTHS, *WEEKDAYS]}

@@ -108,3 +108,9 @@ def test_a_time_of_day_is_compared_as_a_time():
     assert missing_values("It downloads data every night at 7:25 PM.", support) == []
     assert missing_values("It downloads data at 7:25.", support) == []  # no half of the day said: either
     assert missing_values("It runs at 8 am on weekdays.", support) == []
+
+
+def test_a_name_joined_with_a_plus_is_one_name():
+    support = "To use PSTricks, you have to configure AMC to use latex+dvipdf as the LaTeX engine."
+    assert missing_values("To use PSTricks, set the LaTeX engine to xelatex+dvipdf.", support) == ["xelatex+dvipdf"]
+    assert missing_values("To use PSTricks, set the LaTeX engine to latex+dvipdf.", support) == []
