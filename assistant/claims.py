@@ -58,7 +58,8 @@ _ANTONYMS = [("succeed", "fail"), ("success", "failur"), ("increas", "decreas"),
              ("encrypt", "decrypt"), ("compress", "decompress"), ("overwrit", "preserv"), ("keep", "discard"),
              ("keep", "delet"), ("ignor", "respect"), ("visibl", "hidden"), ("public", "privat"),
              ("synchron", "asynchron"), ("forward", "backward"), ("win", "lose"), ("rise", "fall"),
-             ("strong", "weak"), ("hard", "soft"), ("support", "oppos"), ("approv", "reject"), ("resolv", "fail")]
+             ("strong", "weak"), ("hard", "soft"), ("fast", "slow"), ("support", "oppos"), ("approv", "reject"),
+             ("resolv", "fail")]
 ANTONYMS: dict[str, frozenset[str]] = {}
 for _a, _b in _ANTONYMS:
     ANTONYMS[_a] = ANTONYMS.get(_a, frozenset()) | {_b}
@@ -198,7 +199,31 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
         opposite = (ANTONYMS.get(word, frozenset()) & support_stems) - claim_stems  # "a soft and a hard limit"
         if opposite:
             return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
+    return _swapped_in_a_clause(claim, support)
+
+
+def _swapped_in_a_clause(claim: str, support: str) -> str | None:
+    """An antonym against the support clause that says the same thing: both sides may name both opposites
+    ("desirable on slow connections, but slows down fast networks" against "desirable on fast networks, but
+    slows down slow connections") while each clause says the reverse of its counterpart."""
+    support_clauses = [set(_stems(c)) for c in _CONTRAST.split(support)]
+    for clause in _CONTRAST.split(claim):
+        own = set(_stems(clause))
+        counterpart = max(support_clauses, key=lambda other: len(own & other), default=set())
+        if len(own & counterpart) < 2:
+            continue
+        for word in own - counterpart:
+            opposite = (ANTONYMS.get(word, frozenset()) & counterpart) - own
+            if opposite:
+                return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
     return None
+
+
+_CONTRAST = re.compile(r"[;:]\s|[.!?](?=\s)|,?\s(?:but|whereas|while|however|although)\s", re.IGNORECASE)
+
+
+def _stems(text: str) -> list[str]:
+    return [stem(w) for w in _prose_words(text) if w not in STOPWORDS]
 
 
 _OPTION_VALUE = re.compile(r"--?[\w-]+=\S+")  # "--color=never" names a setting; it negates nothing

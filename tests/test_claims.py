@@ -114,3 +114,15 @@ def test_a_name_joined_with_a_plus_is_one_name():
     support = "To use PSTricks, you have to configure AMC to use latex+dvipdf as the LaTeX engine."
     assert missing_values("To use PSTricks, set the LaTeX engine to xelatex+dvipdf.", support) == ["xelatex+dvipdf"]
     assert missing_values("To use PSTricks, set the LaTeX engine to latex+dvipdf.", support) == []
+
+
+def test_opposites_swapped_between_clauses_are_a_reversal():
+    support = ("Compression is desirable on modem lines and other slow connections, but will only slow down things "
+               "on fast networks.")
+    swapped = ("Compression with -C is desirable on fast networks, but it only slows things down on modem lines and "
+               "other slow connections.")
+    assert contradiction(swapped, support) == "says 'fast' where the passage says 'slow'"
+    assert contradiction("Compression helps on slow connections but slows down fast networks.", support) is None
+    assert contradiction("Use systemctl enable servicename.service (or disable) to control whether it starts at boot.",
+                         "To control whether a service is active (i.e. whether it will get started automatically on "
+                         "boot), use systemctl enable servicename.service (or disable).") is None
