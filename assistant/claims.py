@@ -219,7 +219,7 @@ def _swapped_in_a_clause(claim: str, support: str) -> str | None:
     return None
 
 
-_CONTRAST = re.compile(r"[;:]\s|[.!?](?=\s)|,?\s(?:but|whereas|while|however|although)\s", re.IGNORECASE)
+_CONTRAST = re.compile(r"[;:]\s|[.!?](?=\s)|,?\s(?:but|whereas|while|however|although)\s|,\sand\s", re.IGNORECASE)
 
 
 def _stems(text: str) -> list[str]:

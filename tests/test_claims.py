@@ -123,6 +123,10 @@ def test_opposites_swapped_between_clauses_are_a_reversal():
                "other slow connections.")
     assert contradiction(swapped, support) == "says 'fast' where the passage says 'slow'"
     assert contradiction("Compression helps on slow connections but slows down fast networks.", support) is None
+    quota = ("A “soft” limit can be temporarily exceeded; the user will simply be warned that they are exceeding the "
+             "quota by the warnquota command. The filesystem divides the hard drive into blocks.")
+    assert contradiction("A hard quota limit can be temporarily exceeded, and the user will simply be warned by the "
+                         "warnquota command.", quota) == "says 'hard' where the passage says 'soft'"
     assert contradiction("Use systemctl enable servicename.service (or disable) to control whether it starts at boot.",
                          "To control whether a service is active (i.e. whether it will get started automatically on "
                          "boot), use systemctl enable servicename.service (or disable).") is None
