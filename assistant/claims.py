@@ -143,15 +143,17 @@ def _bare(name: str) -> str:
     return name[:-1] if len(name) > 3 and name.endswith("s") and not name.endswith("ss") else name
 
 
-def missing_values(claim: str, support: str, context: str = "") -> list[str]:
+def missing_values(claim: str, support: str, context: str = "", known_words: frozenset[str] = frozenset()) -> list[str]:
     """The claim's numbers and months that the support text does not hold (compared as values), and its names
-    that neither the support nor ``context`` (the passage around it, its title and section) holds."""
+    that neither the support nor ``context`` (the passage around it, its title and section) holds. With
+    ``known_words`` (the English the encoder knows), a lower-case identifier of the claim that stands where the
+    support has a different one is a name too (``near_misses``)."""
     said, held = claimed(claim), claimed(support)
     named = f"{support} {context}"
     held = Claimed(held.numbers, held.months, held.names | claimed(named).names, held.stems)
     support_words = {_bare(w) for w in words(fold(named))} | {stem(w.lower()) for w in words(fold(named))}
     missing = sorted(said.numbers - held.numbers) + sorted(said.months - held.months) + _missing_times(claim, support)
-    for name in sorted(said.names - held.names):
+    for name in sorted((said.names | near_misses(claim, named, known_words)) - held.names):
         parts = [p for p in re.split(r"[-/.]", name) if p]
         if name not in support_words and not (len(parts) > 1 and all(_bare(p) in support_words for p in parts)):
             missing.append(name)
@@ -179,6 +181,30 @@ def _missing_times(claim: str, support: str) -> list[str]:
     """The claim's times of day that no time of the support can be read as ("7:25 am" against "7:25 pm")."""
     held = frozenset().union(*(readings for _, readings in times_of_day(support)))
     return [said for said, readings in times_of_day(claim) if not readings & held]
+
+
+def near_misses(claim: str, support: str, known_words: frozenset[str]) -> set[str]:
+    """Lower-case identifiers of the claim that are no English word and that the support lacks while it has
+    another identifier starting with the same two letters: "netadmin" where the passage says "netdev", "imtcp"
+    for "imudp". A model that swaps one made-up name for another leaves no capital to catch it by."""
+    if not known_words:
+        return set()
+    said = {w for w in words(fold(claim)) if w.islower() and w.isalnum() and len(w) >= 4}
+    there = {w.lower() for w in words(fold(support)) if w.isalnum() and len(w) >= 4}
+    odd = [w for w in said - there if not _english(w, known_words)]
+    return {w for w in odd if any(o[:2] == w[:2] and stem(o) != stem(w) and not _english(o, known_words)
+                                  for o in there)}
+
+
+def _english(word: str, known_words: frozenset[str]) -> bool:
+    """Is ``word`` or a form of it ("deletes": "deleted") one the encoder's vocabulary holds whole?"""
+    bases = {word} | {word[: -len(end)] + add for end, add in _ENDINGS
+                      if word.endswith(end) and len(word) > len(end) + 2}
+    return any(f"{base}{end}" in known_words for base in bases for end in ("", "s", "d", "ed", "ing", "e"))
+
+
+_ENDINGS = (("s", ""), ("es", ""), ("ed", ""), ("ed", "e"), ("d", ""), ("ing", ""), ("ing", "e"), ("ly", ""),
+            ("er", ""), ("ies", "y"), ("ied", "y"))
 
 
 def contradiction(claim: str, support: str, close: Callable[[str, set[str]], bool] | None = None) -> str | None:

@@ -58,7 +58,8 @@ class Assistant:
         self.backend = build_backend(s.llm)
         if self.backend is not None:
             self.prompts  # noqa: B018  (read now: a broken prompt file fails at start, not in an answer)
-        self.verifier = Verifier(self.embedder.query_vector, self.embedder.encode, s.verification)
+        self.verifier = Verifier(self.embedder.query_vector, self.embedder.encode, s.verification,
+                                 known_words=self.embedder.whole_words)
 
     @cached_property
     def prompts(self) -> Prompts:

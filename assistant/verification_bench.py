@@ -162,7 +162,7 @@ def run_direct(claims: CollectionClaims, fit: SupportFit | None = None) -> list[
     """Every row through the real verifier (with ``fit``, default the shipped one)."""
     verifier = claims.bot.verifier
     if fit is not None:
-        verifier = Verifier(verifier.embed, verifier.word_vectors.encode, verifier.config, fit)
+        verifier = Verifier(verifier.embed, verifier.word_vectors.encode, verifier.config, fit, verifier.known_words)
         verifier.word_vectors = claims.bot.verifier.word_vectors  # the same words: encode them once
     outcomes = []
     for row in claims.rows:

@@ -167,8 +167,12 @@ class WordVectors:
 
 class Verifier:
     def __init__(self, embed: Callable[[str], np.ndarray], encode: Callable[[Sequence[str]], np.ndarray],
-                 config: VerifierConfig | None = None, fit: SupportFit | None = None) -> None:
+                 config: VerifierConfig | None = None, fit: SupportFit | None = None,
+                 known_words: frozenset[str] = frozenset()) -> None:
+        """``known_words``: the English the encoder knows (``Embedder.whole_words``), which tells a made-up
+        identifier from a word (``claims.near_misses``); empty: no such check."""
         self.embed = embed
+        self.known_words = known_words
         self.word_vectors = WordVectors(encode)
         self.config = config or VerifierConfig()
         self.fit = fit or support_fit()
@@ -249,7 +253,7 @@ class Verifier:
             words=len(wanted), unmatched=unmatched,
             worst_clause=_worst_clause(claim, set(unmatched)),
             held=self._held(claim, support),
-            missing=missing_values(claim, support, around),
+            missing=missing_values(claim, support, around, self.known_words),
             reversal=contradiction(claim, support, self._close))
         if measured.missing:
             window, missing = with_values_nearby(claim, window, measured.missing, ranked, around)

@@ -130,3 +130,15 @@ def test_opposites_swapped_between_clauses_are_a_reversal():
     assert contradiction("Use systemctl enable servicename.service (or disable) to control whether it starts at boot.",
                          "To control whether a service is active (i.e. whether it will get started automatically on "
                          "boot), use systemctl enable servicename.service (or disable).") is None
+
+
+def test_a_made_up_identifier_beside_the_real_one_is_a_wrong_name(article_assistant):
+    from assistant.claims import near_misses
+
+    known = article_assistant.embedder.whole_words  # the encoder's English
+    support = "members of the netdev group can add or change Network Manager connections; $ModLoad imudp"
+    assert missing_values("members of the netadmin group can change connections", support, known_words=known) == [
+        "netadmin"]
+    assert near_misses("$ModLoad imtcp loads the module", support, known) == {"imtcp"}
+    assert near_misses("netdev members can change connections", support, known) == set()
+    assert near_misses("apt-get autoclean deletes only packages", "apt-get autoclean removes only debs", known) == set()
