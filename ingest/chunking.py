@@ -37,8 +37,8 @@ _LEADING_DOT = re.compile(r"(?<![^\s/])\.+(?=[\w/])")
 LEAD_SECTION = "Introduction"
 # bump when the same text and settings would be cut differently: stored documents are cut again at the next ingest
 # 2: a term line is read with its indented description (_describes); 3: dots that start a path; 4: a blank line
-# between a term and its description
-CHUNKER_VERSION = 4
+# between a term and its description; 5: only an option's term over a blank line
+CHUNKER_VERSION = 5
 FRONT_MATTER_SECTION = "Document information"
 
 
@@ -116,10 +116,14 @@ def _describes(previous: str, line: str) -> bool:
         and _indent(line) > _indent(term)
 
 
+_OPTION_TERM = re.compile(r"-\S")  # "-n, --quiet", "--debug"; not a list item's "- "
+
+
 def _blank_under_term(previous: str, line: str, following: str) -> bool:
-    """A blank line between a term and its description, read as part of the term's sentence."""
-    return not line.strip() and "\n" not in previous and not _SENTENCE_END.search(previous) \
-        and not previous.strip().isupper() and _describes(previous, following)
+    """A blank line between an option and its description, read as part of the option's sentence (only an
+    option: over a blank line, a command and the next line of a diagram are no term and description)."""
+    return not line.strip() and "\n" not in previous and _OPTION_TERM.match(previous.strip()) is not None \
+        and not _SENTENCE_END.search(previous) and _describes(previous, following)
 
 
 def _indent(line: str) -> int:

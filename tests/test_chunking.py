@@ -450,6 +450,8 @@ def test_an_option_over_a_blank_line_and_its_description_is_quoted_with_it():
             "              continuous long stream.") in sentences
     assert "EXAMPLES" in sentences, "a heading in capitals is not a term"
     assert "An indented paragraph after a sentence." in sentences, "a line that ends a sentence is not a term"
+    diagram = "       $ git commit\n\n           HEAD (refers to commit 'f')\n"
+    assert [diagram[a:b] for a, b in sentence_spans(diagram)] == ["$ git commit", "HEAD (refers to commit 'f')"]
     [chunk] = chunk_document(Document("/docs/sed.1.txt", text, "sed.1"))  # the blank line ends no paragraph
     assert "-n, --quiet, --silent\n\n              suppress automatic printing of pattern space" in \
         chunk.sentence_texts()
