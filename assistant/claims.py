@@ -184,16 +184,32 @@ def _missing_times(claim: str, support: str) -> list[str]:
 
 
 def near_misses(claim: str, support: str, known_words: frozenset[str]) -> set[str]:
-    """Lower-case identifiers of the claim that are no English word and that the support lacks while it has
-    another identifier starting with the same two letters: "netadmin" where the passage says "netdev", "imtcp"
-    for "imudp". A model that swaps one made-up name for another leaves no capital to catch it by."""
+    """Lower-case identifiers of the claim that are no English word, that the support lacks, and that stand where
+    the support has another such identifier starting alike, next to the same content word: "the netadmin group"
+    where the passage says "the netdev group", "$ModLoad imtcp" for "$ModLoad imudp". A model that swaps one
+    made-up name for another leaves no capital to catch it by."""
     if not known_words:
         return set()
-    said = {w for w in words(fold(claim)) if w.islower() and w.isalnum() and len(w) >= 4}
-    there = {w.lower() for w in words(fold(support)) if w.isalnum() and len(w) >= 4}
-    odd = [w for w in said - there if not _english(w, known_words)]
-    return {w for w in odd if any(o[:2] == w[:2] and stem(o) != stem(w) and not _english(o, known_words)
-                                  for o in there)}
+    said, there = _slots(claim), _slots(support)
+    found = set()
+    for word, neighbours in said.items():
+        if word in there or len(word) < 4 or not word.islower() or _english(word, known_words):
+            continue
+        if any(other != word and other[:2] == word[:2] and neighbours & around and stem(other) != stem(word)
+               and len(other) >= 4 and not _english(other, known_words) for other, around in there.items()):
+            found.add(word)
+    return found
+
+
+def _slots(text: str) -> dict[str, set[str]]:
+    """Each alphanumeric run of ``text`` (as written: "findutils-4.5.12" holds "findutils") with the content words
+    just before and after it."""
+    tokens = re.findall(r"[^\W_]+", fold(text))
+    slots: dict[str, set[str]] = {}
+    for i, word in enumerate(tokens):
+        near = {t.lower() for t in tokens[max(i - 1, 0) : i] + tokens[i + 1 : i + 2]}
+        slots.setdefault(word, set()).update(n for n in near if n not in STOPWORDS and len(n) > 2)
+    return slots
 
 
 def _english(word: str, known_words: frozenset[str]) -> bool:
