@@ -143,5 +143,5 @@ def test_a_made_up_identifier_beside_the_real_one_is_a_wrong_name(article_assist
     assert near_misses("netdev members can change connections", support, known) == set()
     assert near_misses("apt-get autoclean deletes only packages", "apt-get autoclean removes only debs", known) == set()
     assert near_misses("Git keeps retrying for a tenth of a second", "retry for 100ms; the refs reflog", known) == set()
-    assert near_misses("The syntax was removed in findutils version 4.5.12", "removed in findutils-4.5.12, in favour of "
-                       "coreutils", known) == set()  # a name written into a longer token is there
+    assert near_misses("The syntax was removed in findutils version 4.5.12",
+                       "removed in findutils-4.5.12, in favour of coreutils", known) == set()  # inside a longer token
