@@ -237,11 +237,16 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
     negated_support = _negations(support_words, claim_words, close) if not _hedged(claim_words) else []
     if negated_support:
         return f"drops the passage's negation ({negated_support[0]!r})"
-    for word in claim_stems - support_stems:
-        opposite = (ANTONYMS.get(word, frozenset()) & support_stems) - claim_stems  # "a soft and a hard limit"
+    return _antonym(claim_stems, support_stems) or _swapped_in_a_clause(claim, support)
+
+
+def _antonym(said: set[str], held: set[str]) -> str | None:
+    """A stem of ``said`` whose opposite ``held`` has and ``said`` lacks ("a soft and a hard limit" names both)."""
+    for word in said - held:
+        opposite = (ANTONYMS.get(word, frozenset()) & held) - said
         if opposite:
             return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
-    return _swapped_in_a_clause(claim, support)
+    return None
 
 
 def _swapped_in_a_clause(claim: str, support: str) -> str | None:
@@ -252,12 +257,9 @@ def _swapped_in_a_clause(claim: str, support: str) -> str | None:
     for clause in _CONTRAST.split(claim):
         own = set(_stems(clause))
         counterpart = max(support_clauses, key=lambda other: len(own & other), default=set())
-        if len(own & counterpart) < 2:
-            continue
-        for word in own - counterpart:
-            opposite = (ANTONYMS.get(word, frozenset()) & counterpart) - own
-            if opposite:
-                return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
+        swapped = _antonym(own, counterpart) if len(own & counterpart) >= 2 else None
+        if swapped:
+            return swapped
     return None
 
 
