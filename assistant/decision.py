@@ -135,7 +135,7 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
         by_source.setdefault(c.chunk.source, []).append(c)
     result = {c.key: c for c in chosen}
     queue = list(chosen)
-    for c in queue:  # a sentence that came along for what announced it brings its own follower ("As such, ...")
+    for n, c in enumerate(queue):  # a sentence that came along for what announced it brings its own follower
         line = by_source.get(c.chunk.source, [])
         index = next((i for i, other in enumerate(line) if other.start == c.start), None)
         if index is None:
@@ -144,10 +144,11 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
         after = line[index + 1] if index + 1 < len(line) else None
         if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
             result.setdefault(before.key, before)
-        if after and after.start - c.end <= MAX_GAP and after.key not in result and (
-                refers_back(after.text) or _introduces(c.text, after.text)):
-            result[after.key] = after
-            if c in chosen and _introduces(c.text, after.text):
+        if after and after.start - c.end <= MAX_GAP and after.key not in result:
+            announced = _introduces(c.text, after.text)
+            if announced or refers_back(after.text):
+                result[after.key] = after
+            if announced and n < len(chosen):  # ("As such, ..."): one step on from a chosen sentence only
                 queue.append(after)
     return list(result.values())
 
