@@ -58,8 +58,14 @@ class Assistant:
         self.backend = build_backend(s.llm)
         if self.backend is not None:
             self.prompts  # noqa: B018  (read now: a broken prompt file fails at start, not in an answer)
-        self.verifier = Verifier(self.embedder.query_vector, self.embedder.encode, s.verification,
-                                 known_words=self.embedder.whole_words)
+            self.verifier  # noqa: B018  (likewise its fitted support score, assistant/data/verifier_fit.json)
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Built when a generated answer is first judged: only a language model needs it, and the encoder's
+        vocabulary it reads (``Embedder.whole_words``) is no start-up cost for the extractive path."""
+        return Verifier(self.embedder.query_vector, self.embedder.encode, self.settings.verification,
+                        known_words=self.embedder.whole_words)
 
     @cached_property
     def prompts(self) -> Prompts:
