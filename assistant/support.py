@@ -2,7 +2,8 @@
 
 Ranked by the pooled sentence vectors the store keeps, the closest sentence of each cited passage starts the
 window; the next closest join it while they hold more of the claim's words; and a sentence of the same
-paragraph joins it for a literal value the claim states (a setting's default given a sentence later).
+paragraph (or one holding all the claim's words) joins it for a literal value the claim states (a setting's
+default given a sentence later).
 """
 
 from __future__ import annotations
@@ -33,21 +34,27 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
     window lacks ("Specifies the number of password prompts before giving up. The argument to this keyword must
     be an integer. The default is 3."), so the quote shows the value. Literal values only (numbers, dates,
     options, paths): a setting's value follows the sentence that introduces it, while a proper name elsewhere
-    in the paragraph names something else. A sentence that also states numbers the claim does not is left out:
-    it tells several values apart ("125 ..., because 126 and 127 are used by POSIX shells"), and the claim's
-    may be the wrong one of them. Only the values are measured again: a sentence joined for a value is
-    no reason to count the claim's words as supported. Returns the window and the values still missing."""
+    in the paragraph names something else. A sentence outside the paragraph may join too when it holds every
+    content word of the claim: in a list of settings the closest item may be a sibling's ("Default upper darkness
+    threshold : 1" for "The default darkness threshold is 0.15"), while a value from an item that lacks the claim's
+    words ("Black & white conversion threshold : 0.60") stays out. A sentence that also states numbers the claim
+    does not is left out: it tells several values apart ("125 ..., because 126 and 127 are used by POSIX
+    shells"), and the claim's may be the wrong one of them. Only the values are measured again: a sentence
+    joined for a value is no reason to count the claim's words as supported. Returns the window and the values
+    still missing."""
     said = claimed(claim).numbers
     names = [m for m in missing if not _literal(m)]
     literals = [m for m in missing if _literal(m)]
     paragraphs = [_paragraph_span(q) for q in window]
+    wanted = content_words(claim)
     joined = list(window)
     for _, quote in sorted(ranked, key=lambda pair: (pair[1].chunk.source, pair[1].start)):
         if not literals:
             break
         inside = any(quote.chunk.id == q.chunk.id and start <= quote.start and quote.end <= end
                      for q, (start, end) in zip(window, paragraphs, strict=True))
-        if quote in joined or not inside or claimed(quote.text).numbers - said:
+        sibling = not absent_words(wanted, quote.text)  # "Default darkness threshold : 0.15", an item of a list
+        if quote in joined or not (inside or sibling) or claimed(quote.text).numbers - said:
             continue
         fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
         if len(fewer) < len(literals):

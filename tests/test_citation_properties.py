@@ -302,6 +302,37 @@ def test_a_value_stated_later_in_the_same_paragraph_supports_the_claim_and_is_qu
     assert swapped.verdict == "dropped" and "127" in (swapped.reason or "")
 
 
+PREFERENCES = """# Scan preferences
+
+- Black & white conversion threshold : 0.60
+
+- Marks size max increase : 0.20
+
+- Default upper darkness threshold : 1
+
+- Default darkness threshold : 0.15
+"""
+
+
+def test_a_value_in_a_sibling_sentence_holding_all_the_claims_words_supports_it(embedder):
+    """A list of settings: the closest item to "The default darkness threshold is 0.15" is the *upper* threshold's
+    (the same words and one more), while the item with the value holds every word of the claim too, so it joins
+    the support. A value from an item that lacks the claim's words ("conversion threshold : 0.60") does not."""
+    passages = chunk_document(Document("/gen/prefs.md", PREFERENCES, "Preferences"))
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+
+    def judged(text: str):
+        judgement, = verifier.verify(text, passages, vectors).judgements
+        return judgement
+
+    faithful = judged("The default darkness threshold is 0.15 [1].")
+    assert faithful.verdict == "kept", faithful.reason
+    assert any(q.text.endswith("Default darkness threshold : 0.15") for q in faithful.quotes)
+    wrong = judged("The default darkness threshold is 0.60 [1].")
+    assert wrong.verdict == "dropped" and "0.6" in (wrong.reason or "")
+
+
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before_it():
     text = "Alpha rose in 2020. [1] Progress on beta was slow. [2]"
     assert split_claims(text) == [("Alpha rose in 2020.", [1]), ("Progress on beta was slow.", [2])]
