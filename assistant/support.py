@@ -8,6 +8,7 @@ default given a sentence later).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,36 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
         if len(fewer) < len(literals):
             joined, literals = [*joined, quote], fewer
     return joined, [m for m in missing if m in names or m in literals]
+
+
+_ENTRY = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(--?[A-Za-z][\w-]*)")  # an option opening an entry: "- --search file"
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_SAYS_THE_SAME = 2  # content words of the claim a sibling entry holds for it to say what the claim says
+
+
+def swapped_entry(claim: str, window: Sequence[Quote]) -> str | None:
+    """A claim that gives one entry's option what a sibling entry says: "dpkg --listfiles file (or -L) finds the
+    package containing the file", supported by "--listfiles package (or -L), which lists the files installed by
+    this package" and "--search file (or -S), which finds the package(s) containing the file". The option's own
+    entry holds fewer of the claim's other words than an entry for an option the claim does not name, which
+    holds two or more ("--max-depth=0 is the same as --summarize" is not beaten by "-b ... equivalent to ...")."""
+    named = set(_OPTION.findall(claim))
+    if len(window) < 2 or not named:
+        return None
+    wanted = {s for _, s in content_words(_OPTION.sub(" ", claim))}
+
+    def covered(text: str) -> int:
+        return len(wanted & {s for _, s in content_words(_OPTION.sub(" ", text))})
+
+    entries = [(found.group(1), set(_OPTION.findall(q.text)), covered(q.text))
+               for q in window if (found := _ENTRY.match(q.text))]
+    for option, _, cover in entries:
+        if option not in named:
+            continue
+        for other, others, other_cover in entries:
+            if not others & named and other_cover > cover and other_cover >= _SAYS_THE_SAME:
+                return f"gives {option} what the passage says of {other}"
+    return None
 
 
 def _literal(value: str) -> bool:

@@ -31,7 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.claims import content_words, contradiction, missing_values
 from assistant.records import MARKER, SPACED_MARKER
-from assistant.support import Quote, absent_words, ranked_sentences, support_window, with_values_nearby
+from assistant.support import (
+    Quote,
+    absent_words,
+    ranked_sentences,
+    support_window,
+    swapped_entry,
+    with_values_nearby,
+)
 from ingest.chunking import sentence_spans
 from ingest.records import Chunk
 
@@ -254,7 +261,7 @@ class Verifier:
             worst_clause=_worst_clause(claim, set(unmatched)),
             held=self._held(claim, support),
             missing=missing_values(claim, support, around, self.known_words),
-            reversal=contradiction(claim, support, self._close))
+            reversal=contradiction(claim, support, self._close) or swapped_entry(claim, window))
         if measured.missing:
             window, missing = with_values_nearby(claim, window, measured.missing, ranked, around)
             measured = replace(measured, missing=missing)

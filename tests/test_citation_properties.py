@@ -333,6 +333,34 @@ def test_a_value_in_a_sibling_sentence_holding_all_the_claims_words_supports_it(
     assert wrong.verdict == "dropped" and "0.6" in (wrong.reason or "")
 
 
+QUERIES = """# Querying the package database
+
+dpkg answers questions about installed packages:
+
+- --listfiles package (or -L), which lists the files installed by this package;
+- --search file (or -S), which finds the package(s) containing the file;
+- --status package (or -s), which displays the headers of an installed package.
+"""
+
+
+def test_an_option_given_what_a_sibling_entry_says_is_a_wrong_name(embedder):
+    """Both entries of the list are in the support (one holds the claim's option, the other its description), so
+    every word and name of "dpkg --listfiles file (or -L) finds the package containing the file" is there: the
+    claim is still wrong, and is dropped. The entry's own description is kept."""
+    passages = chunk_document(Document("/gen/dpkg.md", QUERIES, "dpkg"))
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+
+    def judged(text: str):
+        judgement, = verifier.verify(text, passages, vectors).judgements
+        return judgement
+
+    swapped = judged("dpkg --listfiles file (or -L) finds the package or packages containing the file [1].")
+    assert swapped.verdict == "dropped" and "--listfiles" in (swapped.reason or ""), swapped.reason
+    faithful = judged("dpkg --search file (or -S) finds the package or packages containing the file [1].")
+    assert faithful.verdict == "kept", faithful.reason
+
+
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before_it():
     text = "Alpha rose in 2020. [1] Progress on beta was slow. [2]"
     assert split_claims(text) == [("Alpha rose in 2020.", [1]), ("Progress on beta was slow.", [2])]
