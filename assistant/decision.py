@@ -127,8 +127,9 @@ _WORDS = re.compile(r"\w+")
 
 def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> list[Evidence]:
     """Add the sentence before one that refers back ("This difference...") and the sentence after
-    a chosen one when it refers back to it ("...have this meeting in Washington") or when the chosen one
-    announces it (ends in a colon), so each quote can be understood on its own. Neighbours come from any
+    a chosen one when it refers back to it ("...have this meeting in Washington"), when the chosen one
+    announces it (ends in a colon), or when it gives the default of what the chosen one describes ("Default
+    value is 1cm."), so each quote can be understood on its own. Neighbours come from any
     retrieved chunk (chunks overlap)."""
     by_source: dict[str, list[Evidence]] = {}
     for c in sorted(pool, key=lambda c: c.start):
@@ -146,11 +147,15 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
             result.setdefault(before.key, before)
         if after and after.start - c.end <= MAX_GAP and after.key not in result:
             announced = _introduces(c.text, after.text)
-            if announced or refers_back(after.text):
+            if announced or refers_back(after.text) or _DEFAULT.match(after.text.lstrip()):
                 result[after.key] = after
             if announced and n < len(chosen):  # ("As such, ..."): one step on from a chosen sentence only
                 queue.append(after)
     return list(result.values())
+
+
+# "lineheight=dim sets the height of each line. Default value is 1cm.": the default of what the sentence before sets
+_DEFAULT = re.compile(r"(?:the\s+)?default(?:\s+value)?\s+(?:is|are)\b|defaults?\s+to\b", re.IGNORECASE)
 
 
 def _introduces(sentence: str, after: str) -> bool:

@@ -234,6 +234,25 @@ def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_as
     assert "- Mode A flushes the heat exchanger with cold water." in quotes, quotes
 
 
+def test_a_setting_is_quoted_with_the_default_stated_after_it(make_assistant, tmp_files):
+    """Manuals give a setting's default in a sentence of its own after the one that names it ("lineheight=dim
+    sets the height of each line. Default value is 1cm."): it comes along, and a default stated after another
+    setting does not."""
+    manual = tmp_files / "forms.md"
+    manual.write_text(
+        "# Open questions\n\nThe first argument to the open command is a list of options. "
+        "lines=num sets the number of writing lines for the answer. Default value is 1.\n\n"
+        "lineheight=dim sets the height of each writing line. Default value is 1cm.\n\n"
+        "dots=bool draws each writing line as a line of dots. Default value is true.\n", encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([manual])
+    answer = bot.ask("How tall is each writing line in an open question?")
+    quotes = [c.quote for c in answer.citations]
+    assert "lineheight=dim sets the height of each writing line." in quotes, quotes
+    assert "Default value is 1cm." in quotes, quotes
+    assert "Default value is true." not in quotes
+
+
 def test_a_faq_entry_brings_its_answer_and_what_goes_on_from_it(make_assistant, tmp_files):
     faq = tmp_files / "faq.html"
     faq.write_text(
