@@ -11,7 +11,8 @@ supported when, against that support text:
   vectors from the same embedding model, so "purchase" supports "buy");
 - and it is close to it as a whole (cosine, or a high share of shared terms).
 A sentence its cited passage does not support, but another passage shown to the model does, keeps its
-place with the citation moved there (verdict "moved"), unless the cited passage says the opposite. Every
+place with the citation moved there (verdict "moved"), unless the cited passage says the opposite or says the
+same with another value ("128 bits" for the claim's "64 bits"). Every
 other failure drops the sentence, with why. The kept sentence's citations quote its support sentences
 verbatim, with their offsets.
 """
@@ -80,8 +81,9 @@ class Judgement:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """Why passages do not support a sentence; ``reversed``: they say the opposite, so the sentence is dropped
-    rather than its citation moved to a passage that merely does not contradict it."""
+    """Why passages do not support a sentence; ``reversed``: they say otherwise (the opposite, or the same thing
+    with another value), so the sentence is dropped rather than its citation moved to a passage that merely does
+    not contradict it."""
 
     reason: str
     reversed: bool = False
@@ -241,7 +243,7 @@ class Verifier:
         window, measured = found
         why = measured.failure(self.config, self.fit)
         if why:
-            return Unsupported(why, reversed=measured.reversal is not None)
+            return Unsupported(why, reversed=measured.reversal is not None or self._other_value(measured))
         return tuple(sorted(window, key=lambda q: (q.chunk.source, q.start)))
 
     def measure(self, claim: str, vector: np.ndarray, chunks: Sequence[Chunk],
@@ -266,6 +268,12 @@ class Verifier:
             window, missing = with_values_nearby(claim, window, measured.missing, ranked, around)
             measured = replace(measured, missing=missing)
         return window, measured
+
+    def _other_value(self, measured: Measured) -> bool:
+        """The passage says what the claim says, words and all, with another value ("extends the addressing
+        space to 128 bits" for "... to 64 bits"): a wrong value, not a citation slip to move elsewhere."""
+        threshold = self.config.min_support if self.config.min_support is not None else self.fit.threshold
+        return bool(measured.missing) and self.fit.score(measured.features()) >= threshold
 
     def _held(self, claim: str, support: str) -> tuple[float, float]:
         """Cosines (encoded afresh, not pooled) of the claim and of its least supported clause with the support

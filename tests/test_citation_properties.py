@@ -265,6 +265,23 @@ def test_a_sentence_its_cited_passage_contradicts_is_dropped_not_moved_to_one_th
     assert agreeing.verdict == "kept"
 
 
+def test_a_wrong_value_is_dropped_not_moved_to_a_passage_that_holds_the_number(embedder):
+    """The cited passage says the claim's thing with another value (128 bits, not 64): the sentence is dropped, not
+    moved to another shown passage that has "64 bits". A citation slip to a passage about something else still
+    moves to the passage that holds it."""
+    docs = [Document("/gen/v6.md", "# IPv6\n\nIPv6 extends the addressing space to 128 bits.\n", "v6"),
+            Document("/gen/subnet.md", "# Subnets\n\nA /64 subnet leaves 64 bits of the IPv6 addressing space to "
+                     "the hosts.\n", "subnets"),
+            Document("/gen/pasta.md", "# Cooking\n\nBoil the pasta in salted water for ten minutes.\n", "pasta")]
+    passages = [chunk_document(d)[0] for d in docs]
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+    wrong, = verifier.verify("IPv6 extends the addressing space to 64 bits [1].", passages, vectors).judgements
+    assert wrong.verdict == "dropped" and "64" in (wrong.reason or ""), (wrong.verdict, wrong.reason)
+    slip, = verifier.verify("IPv6 extends the addressing space to 128 bits [3].", passages, vectors).judgements
+    assert slip.verdict == "moved" and slip.quotes[0].chunk.id == passages[0].id, (slip.verdict, slip.reason)
+
+
 MANUAL = """# ssh_config
 
 NumberOfPasswordPrompts
