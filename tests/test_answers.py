@@ -234,19 +234,25 @@ def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_as
     assert "- Mode A flushes the heat exchanger with cold water." in quotes, quotes
 
 
+def ask_of_one_file(make_assistant, path, content: str, question: str):
+    """The answer to ``question`` from a fresh store holding one file written with ``content``."""
+    path.write_text(content, encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([path])
+    return bot.ask(question)
+
+
 def test_a_setting_is_quoted_with_the_default_stated_after_it(make_assistant, tmp_files):
     """Manuals give a setting's default in a sentence of its own after the one that names it ("lineheight=dim
     sets the height of each line. Default value is 1cm."): it comes along, and a default stated after another
     setting does not."""
-    manual = tmp_files / "forms.md"
-    manual.write_text(
+    answer = ask_of_one_file(
+        make_assistant, tmp_files / "forms.md",
         "# Open questions\n\nThe first argument to the open command is a list of options. "
         "lines=num sets the number of writing lines for the answer. Default value is 1.\n\n"
         "lineheight=dim sets the height of each writing line. Default value is 1cm.\n\n"
-        "dots=bool draws each writing line as a line of dots. Default value is true.\n", encoding="utf-8")
-    bot = make_assistant()
-    bot.ingest([manual])
-    answer = bot.ask("How tall is each writing line in an open question?")
+        "dots=bool draws each writing line as a line of dots. Default value is true.\n",
+        "How tall is each writing line in an open question?")
     quotes = [c.quote for c in answer.citations]
     assert "lineheight=dim sets the height of each writing line." in quotes, quotes
     assert "Default value is 1cm." in quotes, quotes
@@ -254,17 +260,15 @@ def test_a_setting_is_quoted_with_the_default_stated_after_it(make_assistant, tm
 
 
 def test_a_faq_entry_brings_its_answer_and_what_goes_on_from_it(make_assistant, tmp_files):
-    faq = tmp_files / "faq.html"
-    faq.write_text(
+    answer = ask_of_one_file(
+        make_assistant, tmp_files / "faq.html",
         "<html><body><h1>Veltrum boiler FAQ</h1><dl>"
         "<dt>The Veltrum boiler display shows E7 after every restart.</dt>"
         "<dd><p>By default, the boiler checks its water pressure at start. As such, an E7 code means the pressure "
         "fell below one bar while it was off. Refill the circuit through the blue valve.</p></dd>"
         "<dt>Why is the boiler noisy at night?</dt><dd><p>The pump runs faster when the heating restarts.</p></dd>"
-        "</dl></body></html>", encoding="utf-8")
-    bot = make_assistant()
-    bot.ingest([faq])
-    answer = bot.ask("Why does my Veltrum boiler display show E7 after every restart?")
+        "</dl></body></html>",
+        "Why does my Veltrum boiler display show E7 after every restart?")
     text = " ".join(c.quote for c in answer.citations)
     assert "The Veltrum boiler display shows E7 after every restart." in text
     assert "pressure fell below one bar" in text, text  # two sentences on: the entry's answer, "As such, ..."

@@ -282,6 +282,19 @@ def test_a_wrong_value_is_dropped_not_moved_to_a_passage_that_holds_the_number(e
     assert slip.verdict == "moved" and slip.quotes[0].chunk.id == passages[0].id, (slip.verdict, slip.reason)
 
 
+def judge_against(embedder, document: Document):
+    """Verification of one generated sentence against the chunks of ``document``."""
+    passages = chunk_document(document)
+    verifier = Verifier(embedder.query_vector, embedder.encode)
+    vectors = sentence_vectors(embedder, passages)
+
+    def judged(text: str):
+        judgement, = verifier.verify(text, passages, vectors).judgements
+        return judgement
+
+    return judged
+
+
 MANUAL = """# ssh_config
 
 NumberOfPasswordPrompts
@@ -301,15 +314,8 @@ def test_a_value_stated_later_in_the_same_paragraph_supports_the_claim_and_is_qu
     """Manuals name a setting in one sentence and give its value a sentence or two later: the value counts, and
     the citation quotes the sentence that states it. A value from another paragraph or a sentence that tells
     several values apart does not."""
-    passages = chunk_document(Document("/gen/ssh_config.md", MANUAL, "ssh_config"))
-    assert len(passages) == 1
-    verifier = Verifier(embedder.query_vector, embedder.encode)
-    vectors = sentence_vectors(embedder, passages)
-
-    def judged(text: str):
-        judgement, = verifier.verify(text, passages, vectors).judgements
-        return judgement
-
+    assert len(chunk_document(Document("/gen/ssh_config.md", MANUAL, "ssh_config"))) == 1
+    judged = judge_against(embedder, Document("/gen/ssh_config.md", MANUAL, "ssh_config"))
     faithful = judged("ssh gives three password prompts before giving up [1].")
     assert faithful.verdict == "kept", faithful.reason
     assert "The default is 3." in [q.text for q in faithful.quotes]
@@ -335,14 +341,7 @@ def test_a_value_in_a_sibling_sentence_holding_all_the_claims_words_supports_it(
     """A list of settings: the closest item to "The default darkness threshold is 0.15" is the *upper* threshold's
     (the same words and one more), while the item with the value holds every word of the claim too, so it joins
     the support. A value from an item that lacks the claim's words ("conversion threshold : 0.60") does not."""
-    passages = chunk_document(Document("/gen/prefs.md", PREFERENCES, "Preferences"))
-    verifier = Verifier(embedder.query_vector, embedder.encode)
-    vectors = sentence_vectors(embedder, passages)
-
-    def judged(text: str):
-        judgement, = verifier.verify(text, passages, vectors).judgements
-        return judgement
-
+    judged = judge_against(embedder, Document("/gen/prefs.md", PREFERENCES, "Preferences"))
     faithful = judged("The default darkness threshold is 0.15 [1].")
     assert faithful.verdict == "kept", faithful.reason
     assert any(q.text.endswith("Default darkness threshold : 0.15") for q in faithful.quotes)
@@ -364,14 +363,7 @@ def test_an_option_given_what_a_sibling_entry_says_is_a_wrong_name(embedder):
     """Both entries of the list are in the support (one holds the claim's option, the other its description), so
     every word and name of "dpkg --listfiles file (or -L) finds the package containing the file" is there: the
     claim is still wrong, and is dropped. The entry's own description is kept."""
-    passages = chunk_document(Document("/gen/dpkg.md", QUERIES, "dpkg"))
-    verifier = Verifier(embedder.query_vector, embedder.encode)
-    vectors = sentence_vectors(embedder, passages)
-
-    def judged(text: str):
-        judgement, = verifier.verify(text, passages, vectors).judgements
-        return judgement
-
+    judged = judge_against(embedder, Document("/gen/dpkg.md", QUERIES, "dpkg"))
     swapped = judged("dpkg --listfiles file (or -L) finds the package or packages containing the file [1].")
     assert swapped.verdict == "dropped" and "--listfiles" in (swapped.reason or ""), swapped.reason
     faithful = judged("dpkg --search file (or -S) finds the package or packages containing the file [1].")
