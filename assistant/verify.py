@@ -272,8 +272,7 @@ class Verifier:
     def _other_value(self, measured: Measured) -> bool:
         """The passage says what the claim says, words and all, with another value ("extends the addressing
         space to 128 bits" for "... to 64 bits"): a wrong value, not a citation slip to move elsewhere."""
-        threshold = self.config.min_support if self.config.min_support is not None else self.fit.threshold
-        return bool(measured.missing) and self.fit.score(measured.features()) >= threshold
+        return bool(measured.missing) and measured.scores_enough(self.config, self.fit)
 
     def _held(self, claim: str, support: str) -> tuple[float, float]:
         """Cosines (encoded afresh, not pooled) of the claim and of its least supported clause with the support
@@ -316,13 +315,17 @@ class Measured:
         """What the fitted support score weighs (assistant/data/verifier_fit.json names them in this order)."""
         return [*self.held, len(self.unmatched) / max(self.words, 1), self.worst_clause, float(len(self.unmatched))]
 
+    def scores_enough(self, c: VerifierConfig, fit: SupportFit) -> bool:
+        """Whether the fitted support score reaches ``min_support`` (default: the fit's threshold)."""
+        return fit.score(self.features()) >= (c.min_support if c.min_support is not None else fit.threshold)
+
     def failure(self, c: VerifierConfig, fit: SupportFit) -> str | None:
         """Why the window does not support the claim, or None when it does."""
         if self.missing:
             return f"{', '.join(self.missing)} not in the cited passage"
         if self.reversal:
             return self.reversal
-        if fit.score(self.features()) >= (c.min_support if c.min_support is not None else fit.threshold):
+        if self.scores_enough(c, fit):
             return None
         if self.unmatched:
             return f"adds what the passage does not say: {', '.join(self.unmatched)}"
