@@ -1,8 +1,9 @@
 """Stage 4 of an answer: answer or abstain, and with which sentences.
 
 The ranked evidence must pass the abstention checks (``abstain_reason``: a similarity floor, raised to the
-collection's own off-topic threshold, and the question's specifics; ``assistant.questions`` says why a
-threshold alone is not enough); then the best sentence and those close to it are chosen, with the sentence
+collection's own off-topic threshold, and the question's specifics, where a number is no specific when the
+passages take one as a placeholder ("--lines=[-]NUM"); ``assistant.questions`` says why a threshold alone is
+not enough); then the best sentence and those close to it are chosen, with the sentence
 each needs to be understood and one for every part of a several-part question.
 """
 
@@ -83,10 +84,18 @@ def abstain_reason(
         return "nothing in the documents matches the question"
     if max(c.dense for c in ranked) < policy.min_evidence:
         return "the closest passages are not about this question"
-    missing = missing_specifics(question.specifics, " ".join(h.chunk.text for h in hits), question.text)
+    passages = " ".join(h.chunk.text for h in hits)
+    missing = missing_specifics(question.specifics, passages, question.text)
+    if _PLACEHOLDER.search(passages):  # "print all but the last NUM lines": the user's 5 is a value for NUM
+        missing = [m for m in missing if not m[0].isdigit() or _YEAR.fullmatch(m)]
     if missing:
         return f"the documents do not mention {', '.join(missing)}"
     return None
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")  # "in 2019" names a time, not a value to fill in
+# a number the reader fills in: "--lines=[-]NUM", "--max-depth=N", "-n COUNT", "HEAD~<n>"
+_PLACEHOLDER = re.compile(r"(?<![\w-])(?:NUM|COUNT|NUMBER)(?![\w-])|[=\[][\[\]+-]*N\b|<(?:n|num|number|count)>")
 
 
 def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: AnswerPolicy) -> list[Evidence]:

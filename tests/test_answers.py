@@ -242,6 +242,25 @@ def ask_of_one_file(make_assistant, path, content: str, question: str):
     return bot.ask(question)
 
 
+def test_a_number_the_user_fills_into_a_placeholder_is_no_missing_specific(make_assistant, tmp_files):
+    """"Print a file except for its last 5 lines" against a manual that says "all but the last NUM lines": the 5
+    is the user's value for NUM, not a fact the manual lacks. A year is still a specific ("the 2019 release")."""
+    manual = tmp_files / "head.txt"
+    manual.write_text(
+        "HEAD(1)\n\nNAME\n       head - output the first part of files\n\nDESCRIPTION\n"
+        "       Print the first 10 lines of each FILE to standard output.\n\n"
+        "       -n, --lines=[-]NUM\n              print the first NUM lines instead of the first 10; with the\n"
+        "              leading '-', print all but the last NUM lines of each file\n\n"
+        "       -q, --quiet\n              never print headers giving file names\n", encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([manual])
+    answer = bot.ask("How do I print a file except for its last 5 lines?")
+    assert not answer.abstained, answer.reason
+    assert "all but the last NUM lines" in " ".join(c.quote for c in answer.citations)
+    dated = bot.ask("What did the 2019 release of head change about the --lines option?")
+    assert dated.abstained and "2019" in (dated.reason or "")
+
+
 def test_a_setting_is_quoted_with_the_default_stated_after_it(make_assistant, tmp_files):
     """Manuals give a setting's default in a sentence of its own after the one that names it ("lineheight=dim
     sets the height of each line. Default value is 1cm."): it comes along, and a default stated after another
