@@ -86,7 +86,7 @@ def abstain_reason(
         return "the closest passages are not about this question"
     passages = " ".join(h.chunk.text for h in hits)
     missing = missing_specifics(question.specifics, passages, question.text)
-    if _PLACEHOLDER.search(passages):  # "print all but the last NUM lines": the user's 5 is a value for NUM
+    if any(m[0].isdigit() for m in missing) and _PLACEHOLDER.search(passages):  # "the last NUM lines": 5 fills NUM
         missing = [m for m in missing if not m[0].isdigit() or _YEAR.fullmatch(m)]
     if missing:
         return f"the documents do not mention {', '.join(missing)}"

@@ -54,8 +54,9 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
             break
         inside = any(quote.chunk.id == q.chunk.id and start <= quote.start and quote.end <= end
                      for q, (start, end) in zip(window, paragraphs, strict=True))
-        sibling = not absent_words(wanted, quote.text)  # "Default darkness threshold : 0.15", an item of a list
-        if quote in joined or not (inside or sibling) or claimed(quote.text).numbers - said:
+        if quote in joined or claimed(quote.text).numbers - said:
+            continue
+        if not inside and absent_words(wanted, quote.text):  # outside, only a list item holding every claim word
             continue
         fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
         if len(fewer) < len(literals):
