@@ -101,12 +101,13 @@ _PLACEHOLDER = re.compile(r"(?<![\w-])(?:NUM|COUNT|NUMBER)(?![\w-])|[=\[][\[\]+-
 def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: AnswerPolicy) -> list[Evidence]:
     """The best sentence and those close to it, one per missing answer type, and their antecedents.
 
-    Returns [] when no sentence near the top holds an answer of an expected type (a date for
-    "when", ...): then the passages are on topic but do not answer.
+    Returns [] when no sentence near the top, nor one that comes along with them, holds an answer of an
+    expected type (a date for "when", ...): then the passages are on topic but do not answer.
     """
     best = ranked[0]
     chosen = _distinct([c for c in ranked if c.score >= best.score - policy.keep_within])[: policy.max_sentences]
-    for kind in missing_types(question.expects, question.text, [c.text for c in chosen]):
+    quoted = with_neighbours(chosen, ranked)  # "... does not work." / "This bug is fixed in versions 6.5.5 ..."
+    for kind in missing_types(question.expects, question.text, [c.text for c in quoted]):
         typed = next(
             (c for c in ranked[1:8] if not missing_types([kind], question.text, [c.text])
              and c.score >= best.score - 2 * policy.keep_within),

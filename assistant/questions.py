@@ -120,7 +120,7 @@ _RUN_BREAK = re.compile(r"[.!?;:,()\[\]\"“”]")
 @dataclass(frozen=True, slots=True)
 class QuestionProfile:
     text: str
-    expects: tuple[str, ...]  # answer types: "date", "number", "name", "advice"
+    expects: tuple[str, ...]  # answer types: "date", "number", "name", "advice", "version", "money", "size"
     specifics: tuple[str, ...]  # numbers and proper names the evidence must contain
     stems: tuple[str, ...]
 
@@ -136,8 +136,20 @@ _TYPE_CUES = (
              r"|what (year|date|month|day)|which (year|date|month))\b"),
     ("name", r"(^|\band |\bor )(who|whom|whose|where)\b"),
     ("advice", r"\b(recommend\w*|suggest\w*|advi[sc]e\w*|propos\w*|should|ought)\b"),
+    # the kinds of amount a number alone does not answer: "how much did X pay" wants money, not a year
+    ("version", r"\b(which|what) (\S+ ){0,2}version\b"),
+    ("money", r"\bhow much (\S+ ){0,5}(pay|paid|cost|costs|spend|spent|charge|charged|earn|earned|sell|sold|price)\b"
+              r"|\bwhat (\S+ ){0,2}(price|cost|fee)\b"),
+    ("size", r"\bhow much (\S+ )?(ram|memory|disk|space|storage|bandwidth)\b"),
 )
 _ADVICE = re.compile(r"\b(should|must|need|needs|needed|ought|would|could|can|recommend\w*|wise)\b", re.IGNORECASE)
+_AMOUNTS = {
+    "version": re.compile(r"(?<![\w.])\d+\.\d+(?:\.\d+)*(?![\d])|\b(?:version|release|v)\s?\d", re.IGNORECASE),
+    "money": re.compile(r"[$€£¥]\s?\d|\d\s?[$€£¥]|\b(?:dollars?|euros?|pounds? sterling|yen|lira|liras|francs?|"
+                        r"cents?|USD|EUR|GBP|TRY)\b|\bfree\b|\bno (?:cost|charge)\b", re.IGNORECASE),
+    "size": re.compile(r"\d\s?(?:[kmgtp]i?b|[kmgtp]|bytes?|kilobytes?|megabytes?|gigabytes?|terabytes?)\b"
+                       r"|\b(?:kilo|mega|giga|tera|kibi|mebi|gibi)bytes?\b", re.IGNORECASE),
+}
 
 
 def expected_types(question: str) -> tuple[str, ...]:
@@ -247,6 +259,8 @@ def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
         return _has_number(evidence, asked, asked_numbers)
     if kind == "advice":
         return bool(_ADVICE.search(evidence))
+    if kind in _AMOUNTS:
+        return bool(_AMOUNTS[kind].search(evidence))
     return _has_new_name(evidence, [w for w in words(question) if w[:1].isupper()])
 
 

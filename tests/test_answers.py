@@ -204,6 +204,44 @@ def test_only_a_how_many_that_is_asked_expects_a_number(question, number):
     assert ("number" in expected_types(question)) is number
 
 
+@pytest.mark.parametrize(("question", "kind", "answers", "does_not"), [
+    ("In which OpenSSH version was ProxyJump introduced?", "version", "ProxyJump appeared in OpenSSH 7.3.",
+     "ProxyJump was added in 2016 to connect through a jump host."),
+    ("From which ImageMagick version does merging work?", "version", "It is fixed in versions 6.5.5 and later.",
+     "With old versions of ImageMagick, merging does not work."),
+    ("How much did Turkey pay Russia for the S-400?", "money", "Turkey paid $2.5 billion for the system.",
+     "Turkey bought the S-400 in 2017 and received it in 2019."),
+    ("What is the price of the F-16 package?", "money", "The package would cost 20 billion dollars.",
+     "The package covers 40 jets and 80 kits."),
+    ("How much RAM does a computer need to run AMC?", "size", "AMC needs at least 512 MB of memory.",
+     "AMC runs on any computer with 2 CPUs and a scanner."),
+])
+def test_a_question_asking_for_a_kind_of_amount_needs_that_kind_not_any_number(question, kind, answers, does_not):
+    """"How much did Turkey pay" is not answered by a year, nor "in which version" by a date: the passages of an
+    on-topic question they do not cover hold numbers, just not the asked kind."""
+    from assistant.questions import expected_types, has_answer_of_type
+
+    assert kind in expected_types(question)
+    assert has_answer_of_type(kind, question, answers) and not has_answer_of_type(kind, question, does_not)
+
+
+def test_a_type_the_sentence_after_the_best_one_holds_answers(make_assistant, tmp_files):
+    """"With old versions of ImageMagick, merging ... does not work." / "This bug is fixed in versions 6.5.5 and
+    later of ImageMagick.": the version comes along with the best sentence, so the question is answered; the
+    same notes without the fixed version are refused."""
+    notes = ("Known problems\n\nWith old versions of ImageMagick, the merging of corrected answer sheets into a "
+             "single PDF file per student does not work when answer sheets comprise more than one page. This bug "
+             "is fixed in ImageMagick 6.5.5.\n\nPrinting uses CUPS. Scans are read with the pdfimages tool.\n")
+    question = ("From which ImageMagick version does the merging of corrected answer sheets into a single PDF file "
+                "per student work when the sheets comprise more than one page?")  # the best sentence, far above
+    answer = ask_of_one_file(make_assistant, tmp_files / "notes.md", notes, question)
+    assert not answer.abstained, answer.reason
+    assert "6.5.5" in " ".join(c.quote for c in answer.citations)
+    unfixed = notes.replace(" This bug is fixed in ImageMagick 6.5.5.", "")
+    refused = ask_of_one_file(make_assistant, tmp_files / "notes.md", unfixed, question)
+    assert refused.abstained and "version" in (refused.reason or "")
+
+
 @pytest.mark.parametrize(("question", "evidence", "missing"), [
     ("Has Erdogan complained?", "Erdoğan lamented it.", []),  # diacritics
     ("Is the author hopeful about US-Turkey ties?", "U.S.-Turkey relations improved.", []),  # dotted acronym
