@@ -85,7 +85,7 @@ def claimed(text: str) -> Claimed:
     numbers |= {str(_word_value(m.group(0))) for m in _NUMBER_WORD.finditer(plain)}
     numbers |= {str(int(p)) for y, mo, d in iso for p in (y, d)}
     lowered = [w.lower().rstrip(".") for w in words(plain)]
-    months = {_MONTH_ABBREVIATIONS.get(w, w) for w in lowered
+    months = {_MONTH_ABBREVIATIONS.get(w, w) for w in [*lowered, *_date_parts(lowered)]
               if w in MONTHS or w in WEEKDAYS or w in _MONTH_ABBREVIATIONS}
     months |= {MONTHS[int(mo) - 1] for _, mo, _ in iso if 1 <= int(mo) <= 12}
     months -= {"may"} if "May" not in plain and not iso else set()  # "may" the verb
@@ -93,6 +93,12 @@ def claimed(text: str) -> Claimed:
                 if any(t.startswith(w + "-") or (t == w and months) for t in lowered)}
     return Claimed(frozenset(n for n in numbers if n), frozenset(months), frozenset(_names(plain)),
                    tuple(dict.fromkeys(stem(w) for w in lowered if w not in STOPWORDS and not _is_number(w))))
+
+
+def _date_parts(lowered: list[str]) -> list[str]:
+    """The parts of a date written as one hyphenated word ("1-jan-1970", "7-feb-2106"): a month among numbers."""
+    return [part for token in lowered if "-" in token and any(c.isdigit() for c in token)
+            for part in token.split("-")]
 
 
 def _number(token: str) -> str:

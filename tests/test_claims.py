@@ -24,6 +24,15 @@ def test_a_number_written_in_words_is_found_in_digits_before_a_comma():
                           "The maximum number of students per test is limited to 4,095, and pages to 63.") == []
 
 
+def test_a_date_written_as_one_hyphenated_word_holds_its_month():
+    """rsync's man page: "a date range of 1-Jan-1970 to 7-Feb-2106" is the claim's "January 1, 1970 to February 7,
+    2106"; another month is still missing."""
+    support = "Beginning with 3.2.7, these 4-byte values now convey a date range of 1-Jan-1970 to 7-Feb-2106."
+    assert missing_values("They convey dates from January 1, 1970 to February 7, 2106.", support) == []
+    assert missing_values("They convey dates from March 1, 1970 to February 7, 2106.", support) == ["march"]
+    assert claimed("an x86-64 build of sun-java 6").months == frozenset()
+
+
 def test_short_options_differ_by_case_and_other_names_do_not():
     support = "-j, --bzip2 Filter the archive through bzip2(1)."
     assert missing_values("tar -J filters the archive through bzip2(1).", support) == ["-J"]
