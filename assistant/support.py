@@ -56,14 +56,19 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
                      for q, (start, end) in zip(window, paragraphs, strict=True))
         if quote in joined or claimed(quote.text).numbers - said:
             continue
-        if not inside and absent_words(wanted, quote.text):  # outside, only a list item holding every claim word
-            continue
         fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
+        every_value = len(literals) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
+        if not inside and not every_value and absent_words(wanted, quote.text):  # outside: a list item holding
+            continue  # every claim word, or a sentence holding all of its many values
         if len(fewer) < len(literals):
             joined, literals = [*joined, quote], fewer
+            if every_value:  # the claim's own sentence: the names it states are measured there too
+                held = missing_values(claim, " ".join(q.text for q in joined), around)
+                names = [m for m in names if m in held]
     return joined, [m for m in missing if m in names or m in literals]
 
 
+_MANY_VALUES = 3  # values a sentence outside the window's paragraph must hold, all of them, to join for them
 _ENTRY = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(--?[A-Za-z][\w-]*)")  # an option opening an entry: "- --search file"
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _SAYS_THE_SAME = 2  # content words of the claim a sibling entry holds for it to say what the claim says

@@ -482,3 +482,29 @@ def test_property_docx_paragraphs_and_headings_load_with_sound_offsets(blocks, c
     assert doc.text == "\n\n".join(f"# {w}" if h else w for h, w in blocks)
     for chunk in chunk_document(doc, config):
         assert doc.text[chunk.start : chunk.end] == chunk.text
+
+
+DATE_FORMATS = """# DATE FORMATS
+
+The GIT_AUTHOR_DATE and GIT_COMMITTER_DATE environment variables support the following date formats:
+
+Git internal format : It is <unix-timestamp> <time-zone-offset>, where <unix-timestamp> is the number of seconds
+since the UNIX epoch.
+
+RFC 2822 : The standard email format, for example Thu, 07 Apr 2005 22:13:13 +0200.
+
+ISO 8601 : Time and date specified by the ISO 8601 standard, for example 2005-04-07T22:13:13.
+"""
+
+
+def test_a_sentence_holding_every_one_of_the_claims_many_values_supports_them(embedder):
+    """"An RFC 2822 date looks like Thursday, April 7, 2005, 22:13:13 +0200": the closest sentences introduce the
+    formats, while the example with all of the claim's values (2822, 7, April, Thursday, 2005, 22:13:13, +0200)
+    is a paragraph further down. A sentence that holds every one of three or more values is the claim's own; one
+    value off and it is not."""
+    judged = judge_against(embedder, Document("/gen/date-formats.md", DATE_FORMATS, "git-commit"))
+    faithful = judged("An RFC 2822 date that Git accepts looks like Thursday, April 7, 2005, 22:13:13 +0200 [1].")
+    assert faithful.verdict == "kept", faithful.reason
+    assert any("Thu, 07 Apr 2005" in q.text for q in faithful.quotes)
+    wrong = judged("An RFC 2822 date that Git accepts looks like Thursday, April 8, 2005, 22:13:13 +0200 [1].")
+    assert wrong.verdict == "dropped" and "8" in (wrong.reason or ""), wrong.reason
