@@ -243,16 +243,34 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
     negated_support = _negations(support_words, claim_words, close) if not _hedged(claim_words) else []
     if negated_support:
         return f"drops the passage's negation ({negated_support[0]!r})"
-    return _antonym(claim_stems, support_stems) or _swapped_in_a_clause(claim, support)
+    return _antonym(claim_stems, support_stems, _said_otherwise(claim_words, support_words, close)) \
+        or _swapped_in_a_clause(claim, support)
 
 
-def _antonym(said: set[str], held: set[str]) -> str | None:
-    """A stem of ``said`` whose opposite ``held`` has and ``said`` lacks ("a soft and a hard limit" names both)."""
+def _antonym(said: set[str], held: set[str], otherwise: Callable[[str, set[str]], bool] | None = None) -> str | None:
+    """A stem of ``said`` whose opposite ``held`` has and ``said`` lacks ("a soft and a hard limit" names both),
+    unless the support says that word in other words (``otherwise``)."""
     for word in said - held:
         opposite = (ANTONYMS.get(word, frozenset()) & held) - said
-        if opposite:
+        if opposite and not (otherwise and otherwise(word, opposite)):
             return f"says {word!r} where the passage says {sorted(opposite)[0]!r}"
     return None
+
+
+def _said_otherwise(claim_words: list[str], support_words: list[str],
+                    close: Callable[[str, set[str]], bool] | None) -> Callable[[str, set[str]], bool] | None:
+    """Whether the support says a claim word (by its stem) with a close word that is not one of its opposites:
+    "autoclean deletes only packages that ..." against "autoclean only removes packages that ... APT keeps a copy
+    of each downloaded file" says "removes" for "deletes"; the "keeps" is about something else."""
+    if close is None:
+        return None
+    content = {w for w in support_words if w not in STOPWORDS}
+
+    def otherwise(claim_stem: str, opposite: set[str]) -> bool:
+        others = {w for w in content if stem(w) not in opposite and stem(w) != claim_stem}
+        return any(close(w, others) for w in claim_words if stem(w) == claim_stem)
+
+    return otherwise
 
 
 def _swapped_in_a_clause(claim: str, support: str) -> str | None:

@@ -508,3 +508,20 @@ def test_a_sentence_holding_every_one_of_the_claims_many_values_supports_them(em
     assert any("Thu, 07 Apr 2005" in q.text for q in faithful.quotes)
     wrong = judged("An RFC 2822 date that Git accepts looks like Thursday, April 8, 2005, 22:13:13 +0200 [1].")
     assert wrong.verdict == "dropped" and "8" in (wrong.reason or ""), wrong.reason
+
+
+def test_a_word_the_passage_says_otherwise_is_no_antonym_of_another_of_its_words(embedder):
+    """"autoclean deletes only packages that can no longer be downloaded" against a passage that says "removes"
+    for "deletes", and "APT keeps a copy of each downloaded file" about something else: "keeps" is not what the
+    claim reverses. Where the passage has no other word for it, "deletes" against "keeps" is a reversal."""
+    cache = ("# The cache of .deb files\n\nAPT keeps a copy of each downloaded .deb file in the directory "
+             "/var/cache/apt/archives/. Two commands can be used: apt-get clean entirely empties the directory; "
+             "apt-get autoclean only removes packages which can no longer be downloaded.\n")
+    judged = judge_against(embedder, Document("/gen/cache.md", cache, "cache"))
+    faithful = judged("apt-get clean completely empties the /var/cache/apt/archives/ directory, while apt-get "
+                      "autoclean deletes only packages that can no longer be downloaded [1].")
+    assert faithful.verdict == "kept", faithful.reason
+    kept = judge_against(embedder, Document("/gen/kept.md", "# Cache\n\napt-get autoclean only keeps packages "
+                                                             "which can still be downloaded.\n", "kept"))
+    reversed_ = kept("apt-get autoclean deletes the packages which can still be downloaded [1].")
+    assert reversed_.verdict == "dropped" and "keep" in (reversed_.reason or ""), reversed_.reason
