@@ -14,6 +14,9 @@ rule with the weight written in its name, so every collection is out of sample f
 - ``previous``: plus w x the score of the sentence before it (manuals name the topic, then answer);
 - ``identifiers``: plus w x the share of the question's options, paths and identifiers in the sentence;
 - ``procedure``: plus w for a sentence holding a command, an option or an instruction, on how-to questions;
+- ``local idf coverage``: term coverage weighted by how few of the question's own candidates hold each term;
+- ``prefix coverage``: term coverage with stems of four letters or more matched by prefix;
+- ``new-word share`` and ``count``: plus w x what the sentence says beyond the question;
 - ``top-k`` and ``windows``: answers of whole sentences: the top k, or the top k each with the sentence after
   it, scored by whether the answer holds a key fact, with their mean length in sentences.
 
@@ -70,6 +73,7 @@ class Row:
     previous: np.ndarray  # index of the sentence before it among the candidates, or -1
     following: np.ndarray  # index of the sentence after it, or -1
     texts: list[str]
+    stems: frozenset[str]  # the question's content stems (of its standalone form)
 
     @property
     def today(self) -> np.ndarray:
@@ -97,7 +101,7 @@ def collection_rows(bot: Assistant, name: str, questions) -> list[Row]:
             np.array([e.features for e in ranked]), _cosines(bot, texts, query),
             _cosines(bot, [f"{e.chunk.section}\n{e.text}" for e in ranked], query),
             np.array([sum(idf[s] for s in stems & set(content_stems(t))) / total for t in texts]),
-            previous, following, texts))
+            previous, following, texts, frozenset(stems)))
     return rows
 
 
@@ -145,6 +149,33 @@ def _procedure(row: Row) -> np.ndarray:
     return np.array([float(asked and bool(_PROCEDURE.search(t))) for t in row.texts])
 
 
+def _local_idf_coverage(row: Row) -> np.ndarray:
+    """Term coverage weighted by how few of the question's own candidates hold each term: a word every candidate
+    has ("uniq" on uniq's page) tells them apart no better than a stopword."""
+    held = [set(content_stems(t)) for t in row.texts]
+    weight = {s: math.log((len(held) + 1) / (sum(s in h for h in held) + 0.5)) for s in row.stems}
+    total = sum(weight.values()) or 1.0
+    return np.array([sum(weight[s] for s in row.stems & h) / total for h in held])
+
+
+def _prefix_coverage(row: Row) -> np.ndarray:
+    """Term coverage where stems of four letters or more match by prefix ("occur" / "occurr")."""
+    def holds(wanted: str, held: set[str]) -> bool:
+        return wanted in held or (len(wanted) >= 4 and any(
+            len(h) >= 4 and (h.startswith(wanted) or wanted.startswith(h)) for h in held))
+    held = [set(content_stems(t)) for t in row.texts]
+    return np.array([sum(holds(s, h) for s in row.stems) / (len(row.stems) or 1) for h in held])
+
+
+def _new_words(row: Row, share: bool) -> np.ndarray:
+    """What the sentence says beyond the question: the share of its content stems the question lacks, or their
+    count (at most 10, over 10)."""
+    held = [set(content_stems(t)) for t in row.texts]
+    if share:
+        return np.array([len(h - row.stems) / len(h) if h else 0.0 for h in held])
+    return np.array([min(len(h - row.stems), 10) / 10 for h in held])
+
+
 RANKINGS: dict[str, Callable[[Row], np.ndarray]] = {
     "today": lambda r: r.today,
     "pooled cosine only": lambda r: r.features[:, 0],
@@ -161,6 +192,12 @@ RANKINGS: dict[str, Callable[[Row], np.ndarray]] = {
     "identifiers 0.2": lambda r: r.today + 0.2 * _identifiers(r),
     "procedure 0.05": lambda r: r.today + 0.05 * _procedure(r),
     "procedure 0.1": lambda r: r.today + 0.1 * _procedure(r),
+    "local idf coverage 0.3": lambda r: r.features[:, 0] + 0.3 * _local_idf_coverage(r) + 0.05 * r.features[:, 2],
+    "prefix coverage 0.3": lambda r: r.features[:, 0] + 0.3 * _prefix_coverage(r) + 0.05 * r.features[:, 2],
+    "new-word share 0.05": lambda r: r.today + 0.05 * _new_words(r, share=True),
+    "new-word share 0.1": lambda r: r.today + 0.1 * _new_words(r, share=True),
+    "new-word count 0.05": lambda r: r.today + 0.05 * _new_words(r, share=False),
+    "new-word count 0.1": lambda r: r.today + 0.1 * _new_words(r, share=False),
 }
 
 
