@@ -56,10 +56,13 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
                      for q, (start, end) in zip(window, paragraphs, strict=True))
         if quote in joined or claimed(quote.text).numbers - said:
             continue
+        lacks_words = not inside and bool(absent_words(wanted, quote.text))  # outside: a list item holding every
+        if lacks_words and len(literals) < _MANY_VALUES:  # claim word, or a sentence holding all its many values
+            continue
         fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
         every_value = len(literals) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
-        if not inside and not every_value and absent_words(wanted, quote.text):  # outside: a list item holding
-            continue  # every claim word, or a sentence holding all of its many values
+        if lacks_words and not every_value:
+            continue
         if len(fewer) < len(literals):
             joined, literals = [*joined, quote], fewer
             if every_value:  # the claim's own sentence: the names it states are measured there too

@@ -126,9 +126,13 @@ def embedding_input(chunk: Chunk) -> tuple[str, list[tuple[int, int]]]:
 def _search_wide(collection) -> None:
     """Set the collection's ``ef_search`` to ``SEARCH_EF`` where it is lower (collections made before it, or by
     Chroma's defaults); the setting is stored with the collection, so this writes once."""
-    hnsw = (collection.configuration or {}).get("hnsw") or {}
-    if int(hnsw.get("ef_search") or 0) < SEARCH_EF:
-        collection.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
+    try:
+        hnsw = (collection.configuration or {}).get("hnsw") or {}
+        if int(hnsw.get("ef_search") or 0) < SEARCH_EF:
+            collection.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
+    except Exception as exc:  # a store we may not write to (a read-only server token): search as Chroma does
+        log.warning("could not widen the search of Chroma collection %s to ef_search %d: %s",
+                    collection.name, SEARCH_EF, exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,14 @@ class TestChromaIndexContract(ChunkIndexContract):
         assert float(chess[0] @ knight) > float(chess[1] @ knight)
         assert filled.sentence_vectors([]) == {}
 
+    def test_both_collections_search_wide_also_when_opened_again(self, filled, reopen):
+        """Chroma's default breadth (ef_search 100) misses some true neighbours, differently per process."""
+        from store.chroma_index import SEARCH_EF
+
+        for index in (filled, reopen()):
+            for collection in (index.chunks, index.sentences):
+                assert collection.configuration["hnsw"]["ef_search"] == SEARCH_EF
+
     def test_delete_removes_sentence_vectors_too(self, filled):
         total = sum(len(c.sentences) for c in CHUNKS.values())
         assert filled.sentences.count() == total
