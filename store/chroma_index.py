@@ -33,7 +33,7 @@ LEGACY_BACKEND = "torch"
 # for the 60 nearest sentences missed 1-3% of the true 60 on the benchmark's stores, and which ones it missed
 # changed from one process to the next (Chroma rebuilds the part of the graph written since its last save in
 # parallel on opening), so one question got different answers from two runs on one store. At 400 it misses
-# 0.02-0.4% and answers repeat; a query costs about 1 ms more (docs/bench.md).
+# 0.02-0.4% and answers repeat; a query costs about 1 ms more (docs/bench.md, bench/search_recall.py).
 SEARCH_EF = 400
 
 
