@@ -107,7 +107,8 @@ def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: Answer
     best = ranked[0]
     chosen = _distinct([c for c in ranked if c.score >= best.score - policy.keep_within])[: policy.max_sentences]
     quoted = with_neighbours(chosen, ranked)  # "... does not work." / "This bug is fixed in versions 6.5.5 ..."
-    for kind in missing_types(question.expects, question.text, [c.text for c in quoted]):
+    untyped = missing_types(question.expects, question.text, [c.text for c in quoted])
+    for kind in untyped:
         typed = next(
             (c for c in ranked[1:8] if not missing_types([kind], question.text, [c.text])
              and c.score >= best.score - 2 * policy.keep_within),
@@ -116,7 +117,9 @@ def select(ranked: Sequence[Evidence], question: QuestionProfile, policy: Answer
         if typed is None:
             return []
         chosen = [*chosen[: policy.max_sentences - 1], typed] if typed not in chosen else chosen
-    return sorted(with_neighbours(chosen, ranked), key=lambda c: c.key)
+    if untyped:  # a typed sentence joined: its neighbours too
+        quoted = with_neighbours(chosen, ranked)
+    return sorted(quoted, key=lambda c: c.key)
 
 
 def _distinct(ranked: Sequence[Evidence]) -> list[Evidence]:

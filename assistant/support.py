@@ -59,15 +59,15 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
         lacks_words = not inside and bool(absent_words(wanted, quote.text))  # outside: a list item holding every
         if lacks_words and len(literals) < _MANY_VALUES:  # claim word, or a sentence holding all its many values
             continue
-        fewer = [m for m in missing_values(claim, " ".join(q.text for q in [*joined, quote]), around) if _literal(m)]
+        still = missing_values(claim, " ".join(q.text for q in [*joined, quote]), around)
+        fewer = [m for m in still if _literal(m)]
         every_value = len(literals) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
         if lacks_words and not every_value:
             continue
         if len(fewer) < len(literals):
             joined, literals = [*joined, quote], fewer
             if every_value:  # the claim's own sentence: the names it states are measured there too
-                held = missing_values(claim, " ".join(q.text for q in joined), around)
-                names = [m for m in names if m in held]
+                names = [m for m in names if m in still]
     return joined, [m for m in missing if m in names or m in literals]
 
 
