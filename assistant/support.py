@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.claims import WEEKDAYS, claimed, content_words, missing_values
 from assistant.instructions import instruction_sentences
-from assistant.questions import MONTHS
+from assistant.questions import MONTHS, acronyms
 from ingest.chunking import PARAGRAPH_BREAK
 from ingest.records import Chunk
 
@@ -118,6 +118,14 @@ def _paragraph_span(quote: Quote) -> tuple[int, int]:
 def absent_words(wanted: Sequence[tuple[str, str]], support: str) -> list[str]:
     have = {s for _, s in content_words(support)}
     return [w for w, s in wanted if s not in have]
+
+
+def title_names(chunks: Sequence[Chunk]) -> list[str]:
+    """What the cited documents are about, which a sentence may name without its passage repeating it: their
+    titles' words, a hyphenated one by its parts ("git-config(1)": git, config), and the initials of a title's
+    capitalised words ("Auto Multiple Choice": amc)."""
+    titles = sorted({c.title for c in chunks if c.title})
+    return [*(w for title in titles for w, _ in content_words(title)), *(a for t in titles for a in acronyms(t))]
 
 
 def ranked_sentences(vector: np.ndarray, chunks: Sequence[Chunk],

@@ -38,6 +38,7 @@ from assistant.support import (
     ranked_sentences,
     support_window,
     swapped_entry,
+    title_names,
     with_values_nearby,
 )
 from ingest.chunking import sentence_spans
@@ -255,7 +256,7 @@ class Verifier:
         wanted = content_words(claim)
         window = support_window(wanted, ranked, self.config.window, self.config.window_floor)
         support = " ".join(q.text for q in window)
-        around = " ".join(f"{c.title} {c.section}" for c in chunks)  # names may live in the heading
+        around = " ".join([*(f"{c.title} {c.section}" for c in chunks), *title_names(chunks)])  # names in headings
         absent = absent_words(wanted, support)
         unmatched = self._unmatched(absent, support)
         measured = Measured(

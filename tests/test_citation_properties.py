@@ -525,3 +525,23 @@ def test_a_word_the_passage_says_otherwise_is_no_antonym_of_another_of_its_words
                                                              "which can still be downloaded.\n", "kept"))
     reversed_ = kept("apt-get autoclean deletes the packages which can still be downloaded [1].")
     assert reversed_.verdict == "dropped" and "keep" in (reversed_.reason or ""), reversed_.reason
+
+
+LOCK_TIMEOUT = """core.filesRefLockTimeout : The length of time, in milliseconds, to retry when trying to lock an
+individual reference. Value 0 means not to retry at all; -1 means to try indefinitely. Default is 100 (i.e.,
+retry for 100ms).
+"""
+
+
+def test_a_name_the_documents_title_holds_is_no_missing_name(embedder):
+    """Every sentence of git-config(1) is about Git, and every page of "Auto Multiple Choice" about AMC: a
+    sentence naming them is not dropped for a name its passage does not repeat. Another program's name is."""
+    judged = judge_against(embedder, Document("/gen/git-config.html", LOCK_TIMEOUT, "git-config(1)"))
+    faithful = judged("By default Git retries for 100 milliseconds when it tries to lock an individual reference [1].")
+    assert "git" not in (faithful.reason or ""), faithful.reason
+    assert faithful.verdict == "kept", faithful.reason
+    other = judged("By default Mercurial retries for 100 milliseconds when it tries to lock an individual "
+                   "reference [1].")
+    assert other.verdict == "dropped" and "mercurial" in (other.reason or ""), other.reason
+    titled = judge_against(embedder, Document("/gen/amc.pdf", LOCK_TIMEOUT, "Auto Multiple Choice"))
+    assert "amc" not in (titled("AMC retries for 100 milliseconds to lock an individual reference [1].").reason or "")
