@@ -102,6 +102,27 @@ def swapped_entry(claim: str, window: Sequence[Quote]) -> str | None:
     return None
 
 
+def swapped_value(claim: str, window: Sequence[Quote]) -> str | None:
+    """A claim that gives one sentence's number what a sibling sentence says of another: "a priority higher
+    than 990 will always be installed, even if it forces a downgrade", supported by "990..1000 : will be
+    installed except if the installed version is newer" and "> 1000 : will always be installed, even if it
+    forces APT to downgrade". The sentence holding the claim's number holds less than half of the claim's
+    words; a sentence that lacks that number and states another holds half or more. (Two sentences each holding
+    about half, "has a priority of 100" and "has a priority of 500 by default", are a claim joining them.)"""
+    said = claimed(claim).numbers
+    wanted = {s for _, s in content_words(claim)}
+    if len(window) < 2 or not said or not wanted:
+        return None
+    sentences = [(claimed(q.text).numbers, len(wanted & {s for _, s in content_words(q.text)}) / len(wanted))
+                 for q in window]
+    for numbers, share in sentences:
+        for value in sorted(said & numbers):
+            for others, other_share in sentences:
+                if value not in others and others - said and share < 0.5 <= other_share:
+                    return f"gives {value} what the passage says of {min(others - said)}"
+    return None
+
+
 def _literal(value: str) -> bool:
     """A number, date, option or path (``missing_values`` gives these as "3", "april", "--soft", "/mode")."""
     return value[0].isdigit() or value[0] in "-/~." or value in MONTHS or value in WEEKDAYS

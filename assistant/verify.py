@@ -38,6 +38,7 @@ from assistant.support import (
     ranked_sentences,
     support_window,
     swapped_entry,
+    swapped_value,
     title_names,
     with_values_nearby,
 )
@@ -264,7 +265,8 @@ class Verifier:
             worst_clause=_worst_clause(claim, set(unmatched)),
             held=self._held(claim, support),
             missing=missing_values(claim, support, around, self.known_words),
-            reversal=contradiction(claim, support, self._close) or swapped_entry(claim, window))
+            reversal=contradiction(claim, support, self._close) or swapped_entry(claim, window)
+            or swapped_value(claim, window))
         if measured.missing:
             window, missing = with_values_nearby(claim, window, measured.missing, ranked, around)
             measured = replace(measured, missing=missing)

@@ -32,6 +32,7 @@ from assistant.generative import verified_answer
 from assistant.questions import asks_about_document, profile
 from assistant.records import Answer
 from assistant.retrieval import Retrieved
+from assistant.support import Quote, swapped_value
 from assistant.understanding import understand
 from assistant.verify import Verifier, claims_with_parts, split_claims
 from ingest.chunking import ChunkingConfig, chunk_document
@@ -545,3 +546,46 @@ def test_a_name_the_documents_title_holds_is_no_missing_name(embedder):
     assert other.verdict == "dropped" and "mercurial" in (other.reason or ""), other.reason
     titled = judge_against(embedder, Document("/gen/amc.pdf", LOCK_TIMEOUT, "Auto Multiple Choice"))
     assert "amc" not in (titled("AMC retries for 100 milliseconds to lock an individual reference [1].").reason or "")
+
+
+PIN_PRIORITIES = """# Managing package priorities
+
+Each installed package version has a priority of 100. A non-installed version has a priority of 500 by default.
+
+In more concrete terms, a package whose priority is
+
+< 0 : will never be installed,
+
+1..99 : will only be installed if no other version of the package is already installed,
+
+100..499 : will only be installed if there is no other newer version installed or available in another distribution,
+
+500..989 : will only be installed if there is no newer version installed or available in the target distribution,
+
+990..1000 : will be installed except if the installed version is newer,
+
+> 1000 : will always be installed, even if it forces APT to downgrade to an older version.
+"""
+
+
+def test_a_number_given_what_a_sibling_sentence_says_of_another_is_a_wrong_number():
+    """A support window of two list items: "990" from one, every other word from the item for 1000. The item
+    holding the claim's number says little of what the claim says (under half its words): the number is wrong.
+    A claim joining two sentences that each say half of it keeps both numbers."""
+    chunk, = chunk_document(Document("/gen/pinning.md", PIN_PRIORITIES, "Package priorities"))
+
+    def quotes(*starts: str) -> list[Quote]:
+        found = []
+        for start in starts:
+            (begin, end), text = next((span, text) for span, text in zip(chunk.sentences, chunk.sentence_texts(),
+                                                                          strict=True) if text.startswith(start))
+            found.append(Quote(chunk, begin, end, text))
+        return found
+
+    items = quotes("990..1000", "> 1000")
+    wrong = "A package whose priority is higher than 990 will always be installed, even if it forces a downgrade."
+    assert swapped_value(wrong, items) == "gives 990 what the passage says of 1000"
+    right = "A package whose priority is higher than 1000 will always be installed, even if it forces a downgrade."
+    assert swapped_value(right, items) is None
+    joined = "An installed package version has a priority of 100, a non-installed one 500 by default."
+    assert swapped_value(joined, quotes("Each installed", "A non-installed")) is None

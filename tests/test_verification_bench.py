@@ -48,7 +48,7 @@ def test_a_row_whose_markers_do_not_match_its_cites_is_refused():
 
 
 # measured with the shipped fit (docs/calibration.md, "Verification"), less slack
-FLOORS = {"faithful_kept": 0.91, "wrong_dropped": 0.88, "end_to_end_agrees": 0.95}  # measured 0.94, 0.93, 1.00
+FLOORS = {"faithful_kept": 0.91, "wrong_dropped": 0.91, "end_to_end_agrees": 0.95}  # measured 0.94, 0.94, 1.00
 
 
 @pytest.mark.slow
