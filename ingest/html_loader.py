@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 
 from ingest.records import Document, content_hash
 
@@ -33,6 +34,7 @@ _CONTENT_SIDEBAR = re.compile(r"^\s*sidebar\s*$")
 _INLINE = ["a", "b", "strong", "i", "em", "span", "img", "code", "tt", "kbd", "var", "samp", "abbr", "cite",
            "small", "big", "sub", "sup", "u", "s", "mark", "font", "q", "dfn", "time", "acronym"]
 _SPACES = re.compile(r"\s+")
+_FENCED = re.compile(r"(^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$)", re.MULTILINE | re.DOTALL)
 _TABLE_RULE = re.compile(r"^\|?(\s*:?-{3,}:?\s*\|)+\s*$")
 
 
@@ -86,9 +88,9 @@ def _markdown(html: str) -> str:
 def _blocks(markdown: str) -> list[str]:
     """Markdownify's output as blocks: code verbatim, tables as rows, lists as items, paragraphs on one line."""
     blocks: list[str] = []
-    for part in re.split(r"(^```[^\n]*\n.*?^```[ \t]*$)", markdown, flags=re.MULTILINE | re.DOTALL):
-        if part.startswith("```"):
-            inner = part.split("\n", 1)[1].rsplit("```", 1)[0].strip("\n")
+    for part in _FENCED.split(markdown):
+        if part.lstrip(" \t").startswith("```"):  # indented: a <pre> in a list item or a <dd>
+            inner = textwrap.dedent(part.split("\n", 1)[1].rsplit("```", 1)[0]).strip("\n")
             if inner.strip():
                 blocks.append(f"```\n{inner}\n```")
             continue

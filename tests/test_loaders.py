@@ -204,6 +204,27 @@ def test_html_drops_scripts_styles_and_chrome_and_turns_headings_into_sections(t
         assert doc.text[chunk.start : chunk.end] == chunk.text
 
 
+def test_a_pre_block_inside_a_definition_list_stays_code_and_the_prose_after_it_stays_prose(tmp_files: Path):
+    """asciidoc manuals (git's) put examples inside <dd>: markdownify indents their fences. Read as one line,
+    the opening fence ran on until the next fence at a line start and swallowed the prose between as code, so
+    its sentences were never split (one 1,000-character "sentence" holding five options)."""
+    path = tmp_files / "stash.html"
+    path.write_text(
+        "<html><body><h1>Commands</h1><dl>"
+        "<dt>list</dt><dd><p>List the stash entries.</p><pre><code>stash@{0}: WIP on submit\n"
+        "stash@{1}: On master</code></pre><p>The command takes log options.</p></dd>"
+        "<dt>drop</dt><dd><p>Remove a single stash entry. It is gone for good.</p></dd></dl>"
+        "<h2>Examples</h2><pre>git stash list</pre></body></html>",
+        encoding="utf-8",
+    )
+    doc = load(path)
+    assert "```\nstash@{0}: WIP on submit\nstash@{1}: On master\n```" in doc.text
+    sentences = [text for chunk in chunk_document(doc) for text in chunk.sentence_texts()]
+    assert "The command takes log options." in sentences
+    assert any(text.endswith("Remove a single stash entry.") for text in sentences), sentences
+    assert "It is gone for good." in sentences
+
+
 def test_html_without_block_markup_falls_back_to_visible_text(tmp_files: Path):
     path = tmp_files / "bare.htm"
     path.write_text("<html><body>Loose text   here.<br>Another line.</body></html>", encoding="utf-8")
