@@ -158,8 +158,9 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
         after = line[index + 1] if index + 1 < len(line) else None
         if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
             result.setdefault(before.key, before)
-        if after and after.start - c.end <= MAX_GAP and after.key not in result:
-            announced = _introduces(c.text, after.text)
+        into_code = after is not None and _runs_into_code(c, after)
+        if after and (after.start - c.end <= MAX_GAP or into_code) and after.key not in result:
+            announced = _introduces(c.text, after.text) or into_code
             if announced or refers_back(after.text) or _DEFAULT.match(after.text.lstrip()):
                 result[after.key] = after
             if announced and n < len(chosen):  # ("As such, ..."): one step on from a chosen sentence only
@@ -169,6 +170,15 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
 
 # "lineheight=dim sets the height of each line. Default value is 1cm.": the default of what the sentence before sets
 _DEFAULT = re.compile(r"(?:the\s+)?default(?:\s+value)?\s+(?:is|are)\b|defaults?\s+to\b", re.IGNORECASE)
+
+
+def _runs_into_code(sentence: Evidence, after: Evidence) -> bool:
+    """A sentence that stops short of its end where a code block begins ("So after you do a cp -a to create a
+    new copy, you'll want to do" / $ git update-index): the code is the rest of the sentence."""
+    chunk = next((c for c in (sentence.chunk, after.chunk) if c.start <= sentence.end and after.end <= c.end), None)
+    if chunk is None or sentence.text.rstrip().endswith((".", "!", "?", ";")):
+        return False
+    return chunk.text[sentence.end - chunk.start : after.start - chunk.start].strip() == "```"
 
 
 def _introduces(sentence: str, after: str) -> bool:

@@ -272,6 +272,23 @@ def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_as
     assert "- Mode A flushes the heat exchanger with cold water." in quotes, quotes
 
 
+def test_a_quoted_sentence_that_runs_into_a_code_block_brings_the_code(make_assistant, tmp_files):
+    """Manuals finish a sentence with a command: "you'll want to do" / $ git update-index / "in the new
+    repository". Quoted alone the sentence stops short of its answer; the code block is the rest of it."""
+    manual = tmp_files / "copying.md"
+    manual.write_text(
+        "# Copying a repository\n\nNote that a copied Zelkova repository has a stale index. So after you do a cp -a "
+        "to create a new copy of a Zelkova repository, you'll want to do\n\n"
+        "```\n$ zelkova refresh-index\n```\n\nin the new repository to make sure that the index is up to date.\n",
+        encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([manual])
+    answer = bot.ask("What do I run after copying a Zelkova repository?")
+    quotes = [c.quote for c in answer.citations]
+    assert any(q.startswith("So after you do a cp -a") for q in quotes), quotes
+    assert "$ zelkova refresh-index" in quotes, quotes
+
+
 def ask_of_one_file(make_assistant, path, content: str, question: str):
     """The answer to ``question`` from a fresh store holding one file written with ``content``."""
     path.write_text(content, encoding="utf-8")
