@@ -75,6 +75,7 @@ _MANY_VALUES = 3  # values a sentence outside the window's paragraph must hold, 
 _ENTRY = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(--?[A-Za-z][\w-]*)")  # an option opening an entry: "- --search file"
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _SAYS_THE_SAME = 2  # content words of the claim a sibling entry holds for it to say what the claim says
+_MOST_OF_IT = 0.5  # share of the claim's content words a sentence holds to say what the claim says
 
 
 def swapped_entry(claim: str, window: Sequence[Quote]) -> str | None:
@@ -118,7 +119,7 @@ def swapped_value(claim: str, window: Sequence[Quote]) -> str | None:
     for numbers, share in sentences:
         for value in sorted(said & numbers):
             for others, other_share in sentences:
-                if value not in others and others - said and share < 0.5 <= other_share:
+                if value not in others and others - said and share < _MOST_OF_IT <= other_share:
                     return f"gives {value} what the passage says of {min(others - said)}"
     return None
 
