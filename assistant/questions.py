@@ -143,6 +143,13 @@ _TYPE_CUES = (
     ("size", r"\bhow much (\S+ )?(ram|memory|disk|space|storage|bandwidth)\b"),
 )
 _ADVICE = re.compile(r"\b(should|must|need|needs|needed|ought|would|could|can|recommend\w*|wise)\b", re.IGNORECASE)
+# an instruction is advice too: "Always commit your fixes to the oldest branch", "When in doubt, choose PAP"
+_IMPERATIVE = re.compile(
+    r"^(?:(?:if|when|whenever|once|before|after|in)\b[^,.;:]{0,80},\s*)?(?:(?:always|never|just|simply|then|"
+    r"instead|first|rather|please|also|only)\s+)?(?:use|run|set|choose|pick|select|add|remove|install|commit|type|"
+    r"enter|edit|make|create|check|avoid|call|keep|put|specify|try|do|don't|give|start|stop|copy|move|delete|"
+    r"change|configure|enable|disable|write|prefer|consider|load|mount|reboot|restart|upgrade|update|tick|fill|"
+    r"compile|leave|apply|follow|read|look|include)\b", re.IGNORECASE)
 _AMOUNTS = {
     "version": re.compile(r"(?<![\w.])\d+\.\d+(?:\.\d+)*(?![\d])|\b(?:version|release|v)\s?\d", re.IGNORECASE),
     "money": re.compile(r"[$€£¥]\s?\d|\d\s?[$€£¥]|\b(?:dollars?|euros?|pounds? sterling|yen|lira|liras|francs?|"
@@ -258,7 +265,7 @@ def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
     if kind == "number":
         return _has_number(evidence, asked, asked_numbers)
     if kind == "advice":
-        return bool(_ADVICE.search(evidence))
+        return bool(_ADVICE.search(evidence) or _IMPERATIVE.search(evidence.strip()))
     if kind in _AMOUNTS:
         return bool(_AMOUNTS[kind].search(evidence))
     return _has_new_name(evidence, [w for w in words(question) if w[:1].isupper()])

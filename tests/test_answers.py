@@ -225,6 +225,23 @@ def test_a_question_asking_for_a_kind_of_amount_needs_that_kind_not_any_number(q
     assert has_answer_of_type(kind, question, answers) and not has_answer_of_type(kind, question, does_not)
 
 
+@pytest.mark.parametrize(("question", "answers", "does_not"), [
+    ("Which authentication protocol should I pick for my modem?",
+     "When in doubt about the authentication protocol, choose PAP: most providers offer it.",
+     "By default, pppconfig sets up a connection named provider."),
+    ("Which branch should I commit a bug fix to first?",
+     "Always commit your fixes to the oldest supported branch that requires them.",
+     "The master branch is a superset of maint."),
+])
+def test_an_instruction_is_advice(question, answers, does_not):
+    """The handbook's "When in doubt ..., choose PAP" and git's "Always commit your fixes ..." answer a "should I"
+    question as "you should" would."""
+    from assistant.questions import expected_types, has_answer_of_type
+
+    assert "advice" in expected_types(question)
+    assert has_answer_of_type("advice", question, answers) and not has_answer_of_type("advice", question, does_not)
+
+
 def test_a_type_the_sentence_after_the_best_one_holds_answers(make_assistant, tmp_files):
     """"With old versions of ImageMagick, merging ... does not work." / "This bug is fixed in versions 6.5.5 and
     later of ImageMagick.": the version comes along with the best sentence, so the question is answered; the
