@@ -32,8 +32,10 @@ _COUNTED = [u for u in _UNITS if u != "one"]  # "one" is more often a pronoun ("
 _SMALL = "|".join([*_UNITS, *_TENS])
 # "and" joins only after a scale ("four thousand and ninety-five"); "ten and eleven" are two numbers
 _SCALE = r"(?:" + "|".join(_SCALES) + r")\b(?:\s+and(?=\s+(?:" + _SMALL + r")\b))?"
+# a number word that opens a compound ("twenty one-line descriptions": 20) joins no number before it
+_JOINED = r"(?:" + _SMALL + r")\b(?!-(?!(?:" + _SMALL + r")\b)\w)"
 _NUMBER_WORD = re.compile(r"\b(?:(?:" + "|".join([*_COUNTED, *_TENS, "a dozen", "dozen"]) + r")\b|" + _SCALE + r")"
-                          r"(?:[-\s]+(?:(?:" + _SMALL + r")\b|" + _SCALE + r"))*", re.IGNORECASE)
+                          r"(?:[-\s]+(?:" + _JOINED + r"|" + _SCALE + r"))*", re.IGNORECASE)
 _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+(?:\.\d+)*")  # "4,095," is 4095
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 # a time of day ("7:25 pm", "19:25", "8 am"): compared by its 24-hour readings as well as by its numbers
@@ -135,7 +137,8 @@ def _names(folded: str) -> set[str]:
         before = folded[: match.start()].rstrip()
         starts_sentence = i == 0 or before.endswith((".", "!", "?", ":", "\n"))
         if word[:1].isupper() and not starts_sentence and word.lower() not in STOPWORDS \
-                and word.lower() not in MONTHS and word.lower() not in WEEKDAYS and len(word) > 1:
+                and word.lower() not in MONTHS and word.lower() not in WEEKDAYS and len(word) > 1 \
+                and word.lower() not in _UNIT_SIZES:  # "MiB" is a unit, not a name
             parts = word.split("-")  # "Russia-reliant" names Russia; "F-16" and "Turkey-Syria" are names whole
             named = [p for p in parts if p[:1].isupper() or p[:1].isdigit()]
             found |= {_bare(word)} if len(named) == len(parts) else {_bare(p) for p in named}
@@ -149,6 +152,58 @@ def _bare(name: str) -> str:
     return name[:-1] if len(name) > 3 and name.endswith("s") and not name.endswith("ss") else name
 
 
+def _units(sizes: dict[str, float | tuple[float, ...]], kind: str) -> dict[str, tuple[str, tuple[float, ...]]]:
+    return {name: (kind, size if isinstance(size, tuple) else (size,)) for name, size in sizes.items()}
+
+
+# units of one kind with their sizes in the kind's base unit ("KB" may mean 1000 or 1024 bytes)
+_UNIT_SIZES = {
+    **_units(dict.fromkeys(["mm", "millimeter", "millimeters", "millimetre", "millimetres"], 1)
+             | dict.fromkeys(["cm", "centimeter", "centimeters", "centimetre", "centimetres"], 10), "length"),
+    **_units(dict.fromkeys(["ms", "millisecond", "milliseconds"], 0.001)
+             | dict.fromkeys(["s", "sec", "secs", "second", "seconds"], 1)
+             | dict.fromkeys(["min", "mins", "minute", "minutes"], 60)
+             | dict.fromkeys(["h", "hr", "hrs", "hour", "hours"], 3600)
+             | dict.fromkeys(["day", "days"], 86400) | dict.fromkeys(["week", "weeks"], 604800), "time"),
+    **_units(dict.fromkeys(["b", "byte", "bytes"], 1)
+             | {f"{p}{suffix}": 1024**n for n, p in enumerate("kmgt", 1) for suffix in ("ib", "i")}
+             | {f"{p}b": (1000**n, 1024**n) for n, p in enumerate("kmgt", 1)}
+             | {f"{prefix}bytes": 1024**n for n, prefix in enumerate(["kibi", "mebi", "gibi", "tebi"], 1)}
+             | {f"{prefix}byte": 1024**n for n, prefix in enumerate(["kibi", "mebi", "gibi", "tebi"], 1)}
+             | {f"{prefix}byte{s}": (1000**n, 1024**n) for n, prefix in enumerate(["kilo", "mega", "giga", "tera"], 1)
+                for s in ("", "s")}, "size"),
+}
+_AMOUNT = r"\d[\d,]*(?:\.\d+)?|\.\d+|" + "|".join([*_UNITS, *_TENS])
+# "5.8cm", "300 seconds", "between 1 and 8 kibibytes" (the unit counts for both)
+_QUANTITY = re.compile(rf"(?<![\w.])({_AMOUNT})(?:\s*(?:,|and|to|or|-|–)\s*({_AMOUNT}))?\s?"
+                       rf"({'|'.join(sorted(_UNIT_SIZES, key=len, reverse=True))})\b", re.IGNORECASE)
+
+
+def quantity_values(text: str) -> set[str]:
+    """Each amount with a unit in ``text`` in the other units of its kind, where that is a plain number: "5.8cm"
+    gives "58" (mm), "300 seconds" gives "5" (minutes), "1,048,576 bytes" gives "1" (MiB)."""
+    found: set[str] = set()
+    for match in _QUANTITY.finditer(text):
+        kind, sizes = _UNIT_SIZES[match.group(3).lower()]
+        for amount in filter(None, match.group(1, 2)):
+            value = float(_word_value(amount)) if amount.lower() in _UNITS or amount.lower() in _TENS else \
+                float(amount.replace(",", ""))
+            for other_kind, other_sizes in set(_UNIT_SIZES.values()):
+                if other_kind == kind:
+                    found |= {_plain(value * size / other) for size in sizes for other in other_sizes}
+    return {v for v in found if v}
+
+
+def _plain(value: float) -> str:
+    """A number as ``claimed`` writes it ("58", "5.8"), or "" when it is no plain number in that unit."""
+    if not 0.001 <= value < 1e12:
+        return ""
+    if abs(value - round(value)) < 1e-9:
+        return str(round(value))
+    text = f"{value:.3f}".rstrip("0")
+    return text if abs(float(text) - value) < 1e-9 else ""
+
+
 def missing_values(claim: str, support: str, context: str = "", known_words: frozenset[str] = frozenset()) -> list[str]:
     """The claim's numbers and months that the support text does not hold (compared as values), and its names
     that neither the support nor ``context`` (the passage around it, its title and section) holds. With
@@ -156,7 +211,8 @@ def missing_values(claim: str, support: str, context: str = "", known_words: fro
     support has a different one is a name too (``near_misses``)."""
     said, held = claimed(claim), claimed(support)
     named = f"{support} {context}"
-    held = Claimed(held.numbers, held.months, held.names | claimed(named).names, held.stems)
+    held = Claimed(held.numbers | quantity_values(support), held.months, held.names | claimed(named).names,
+                   held.stems)
     support_words = {_bare(w) for w in words(fold(named))} | {stem(w.lower()) for w in words(fold(named))}
     missing = sorted(said.numbers - held.numbers) + sorted(said.months - held.months) + _missing_times(claim, support)
     for name in sorted((said.names | near_misses(claim, named, known_words)) - held.names):
@@ -294,11 +350,13 @@ def _stems(text: str) -> list[str]:
     return [stem(w) for w in _prose_words(text) if w not in STOPWORDS]
 
 
-_OPTION_VALUE = re.compile(r"--?[\w-]+=\S+")  # "--color=never" names a setting; it negates nothing
+# an option names a setting and states nothing: "--color=never" negates nothing, and "--no-checkout is assumed"
+# does not say "checkout" against a passage's "Do not checkout"
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*(?:=\S+)?")
 
 
 def _prose_words(text: str) -> list[str]:
-    return [w.lower() for w in words(_OPTION_VALUE.sub(" ", text))]
+    return [w.lower() for w in words(_OPTION.sub(" ", text))]
 
 
 def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[str]], bool] | None) -> list[str]:
@@ -323,14 +381,17 @@ def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[s
 
 
 HEDGES = frozenset("rather instead unless except only omit omitted omits absent missing lack lacks neither nor "
-                   "otherwise".split())  # a negation said another way ("rather than", "if omitted")
+                   "otherwise prevent prevents prevented preventing avoid avoids avoided avoiding".split())
+# a negation said another way ("rather than", "if omitted", "prevents it", "keeps AMC from adding")
+_KEEPS_FROM = frozenset("keep keeps kept keeping stop stops stopped stopping".split())
 
 
 def _hedged(tokens: list[str]) -> bool:
     """Does this side say "not" another way (a hedge or a negating prefix), so that a negation on the other side
     may be the same statement worded differently? A plain negation excuses only a negation of the same thing
     (``_negations``): "no external software is needed" does not excuse "does not create"."""
-    return any(t in HEDGES or _negated_by_prefix(t) for t in tokens)
+    return any(t in HEDGES or _negated_by_prefix(t) or (t in _KEEPS_FROM and "from" in tokens[i + 1 : i + 4])
+               for i, t in enumerate(tokens))
 
 
 def is_negation(token: str) -> bool:

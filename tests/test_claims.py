@@ -14,6 +14,8 @@ from assistant.claims import claimed, contradiction, missing_values
     ("at hours eight, nine, ten and eleven", {"8", "9", "10", "11"}),  # "and" after no scale joins nothing
     ("three hundred thousand rows", {"300000"}),
     ("a dozen eggs and 1,000 and 2,000,000", {"12", "1000", "2000000"}),
+    ("at most twenty one-line descriptions", {"20"}),  # "one" opens a compound, it adds nothing to twenty
+    ("twenty-one files", {"21"}),
 ])
 def test_numbers_are_read_as_values_whichever_way_they_are_written(text, numbers):
     assert set(claimed(text).numbers) == numbers
@@ -154,3 +156,37 @@ def test_a_made_up_identifier_beside_the_real_one_is_a_wrong_name(article_assist
     assert near_misses("Git keeps retrying for a tenth of a second", "retry for 100ms; the refs reflog", known) == set()
     assert near_misses("The syntax was removed in findutils version 4.5.12",
                        "removed in findutils-4.5.12, in favour of coreutils", known) == set()  # inside a longer token
+
+
+def test_an_option_name_states_nothing(article_assistant):
+    """git-bisect(1): "--no-checkout is assumed" names an option; it does not say "checkout" against the option's
+    own description "Do not checkout" (the words of "no-checkout" are close to "checkout")."""
+    close = article_assistant.verifier._close
+    support = ("If the repository is bare, --no-checkout is assumed. --no-checkout : Do not checkout the new working "
+               "tree at each iteration of the bisection process.")
+    assert contradiction("--no-checkout is assumed by git bisect when the repository is bare.", support, close) is None
+    assert contradiction("Git bisect does checkout the new working tree at each iteration when the repository is "
+                         "bare.", support, close) is not None
+
+
+def test_keeping_something_from_happening_says_it_does_not_happen():
+    support = ("SingleSided: If 1 (this is not the default value), no blank page will be added between the question "
+               "and the separate answer sheet.")
+    assert contradiction("Setting SingleSided to 1 keeps AMC from adding a blank page before the separate answer "
+                         "sheet.", support) is None
+    assert contradiction("Setting SingleSided to 1 makes AMC add a blank page before the separate answer sheet.",
+                         support) is not None
+
+
+
+@pytest.mark.parametrize(("claim", "support"), [
+    ("The name field is 58 mm wide by default.", "The default value is 5.8cm when Code: is used."),
+    ("Block sizes range from 1,024 to 8,192 bytes.", "Block sizes generally vary between 1 and 8 kibibytes."),
+    ("-BM prints sizes in units of one mebibyte (1 MiB).", "'-BM' prints sizes in units of 1,048,576 bytes."),
+    ("ServerAliveInterval is set to five minutes.", "ServerAliveInterval will be set to 300 seconds by default."),
+])
+def test_an_amount_is_the_same_in_another_unit_of_its_kind(claim, support):
+    assert missing_values(claim, support) == []
+    assert missing_values(claim.replace("58", "60").replace("1,024", "1,000").replace("one mebibyte (1 MiB)", "2 MiB")
+                          .replace("five", "six"), support) != []
+
