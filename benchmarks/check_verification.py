@@ -31,10 +31,16 @@ def problems(folder: Path, claims_file: str = CLAIMS_FILE, min_per_kind: int = M
         for needle in [*row.cites, *row.supported_by]:
             if not any(normalize(needle) in text for text in texts):
                 found.append(f"{row.id}: cited text not inside any one chunk: {needle!r}")
+        if _holders(row.cites, texts) & _holders(row.supported_by, texts):  # [k] names a passage, not a sentence
+            found.append(f"{row.id}: the cited passage holds the fact too (cite a passage of another chunk)")
     counts = Counter(row.kind for row in rows)
     found += [f"only {counts[kind]} rows of kind {kind}" for kind in (*FAITHFUL_KINDS, *WRONG_KINDS)
               if counts[kind] < min_per_kind]
     return found
+
+
+def _holders(needles: list[str], texts: list[str]) -> set[int]:
+    return {i for needle in needles for i, text in enumerate(texts) if normalize(needle) in text}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant.verification_set import CLAIMS_FILE, FAITHFUL_KINDS, HOLDOUT_FILE, WRONG_KINDS, ClaimRow, load_claims
+from assistant.verification_set import (
+    CLAIMS_FILE,
+    FAITHFUL_KINDS,
+    HOLDOUT2_FILE,
+    HOLDOUT_FILE,
+    WRONG_KINDS,
+    ClaimRow,
+    load_claims,
+)
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -38,6 +46,28 @@ def test_the_held_out_set_has_one_row_of_each_kind_citing_text_of_one_chunk(fold
     assert sorted(r.kind for r in rows) == sorted({*FAITHFUL_KINDS, *WRONG_KINDS})
     assert not {r.id for r in rows} & {r.id for r in load_claims(folder / CLAIMS_FILE)}
     assert problems(folder, HOLDOUT_FILE, min_per_kind=1) == []
+
+
+@pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
+def test_the_second_held_out_set_has_two_rows_of_each_kind_and_no_row_of_the_others(folder):
+    rows = load_claims(folder / HOLDOUT2_FILE)
+    assert sorted(r.kind for r in rows) == sorted([*FAITHFUL_KINDS, *WRONG_KINDS] * 2)
+    earlier = [*load_claims(folder / CLAIMS_FILE), *load_claims(folder / HOLDOUT_FILE)]
+    assert not {r.id for r in rows} & {r.id for r in earlier}
+    assert problems(folder, HOLDOUT2_FILE, min_per_kind=2) == []
+
+
+def test_a_wrong_citation_row_must_cite_a_passage_without_its_fact(tmp_path):
+    """[k] names a passage (a chunk), not a sentence: a wrong citation of a sentence next to the fact is none."""
+    folder = tmp_path / "c"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "a.md").write_text("# A\n\nThe sky is blue. Grass is green.\n", encoding="utf-8")
+    (folder / "collection.toml").write_text('title = "c"\npaths = ["docs"]\n', encoding="utf-8")
+    row = {"id": "x-1", "kind": "wrong_citation", "question": "What colour is grass?", "answer": "Grass is green [1].",
+           "cites": ["The sky is blue."], "supported_by": ["Grass is green."]}
+    (folder / "v.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    assert problems(folder, "v.jsonl", min_per_kind=0) == ["x-1: the cited passage holds the fact too (cite a "
+                                                          "passage of another chunk)"]
 
 
 def test_a_row_whose_markers_do_not_match_its_cites_is_refused():
