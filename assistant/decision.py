@@ -9,6 +9,7 @@ each needs to be understood and one for every part of a several-part question.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assistant.evidence import FEATURES, Evidence, EvidenceRanking
 from assistant.questions import QuestionProfile, missing_specifics, missing_types, refers_back
 from assistant.understanding import Question
+from ingest.chunking import LIST_ITEM
 from store.records import Hit
 
 MAX_GAP = 3  # characters between two sentences that follow each other (a space, a paragraph break)
@@ -141,9 +143,9 @@ _WORDS = re.compile(r"\w+")
 def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> list[Evidence]:
     """Add the sentence before one that refers back ("This difference...") and the sentence after
     a chosen one when it refers back to it ("...have this meeting in Washington"), when the chosen one
-    announces it (ends in a colon), or when it gives the default of what the chosen one describes ("Default
-    value is 1cm."), so each quote can be understood on its own. Neighbours come from any
-    retrieved chunk (chunks overlap)."""
+    announces it (ends in a colon; of a list, the item that scores best), or when it gives the default of what
+    the chosen one describes ("Default value is 1cm."), so each quote can be understood on its own. Neighbours
+    come from any retrieved chunk (chunks overlap)."""
     by_source: dict[str, list[Evidence]] = {}
     for c in sorted(pool, key=lambda c: c.start):
         by_source.setdefault(c.chunk.source, []).append(c)
@@ -159,13 +161,34 @@ def with_neighbours(chosen: Sequence[Evidence], pool: Sequence[Evidence]) -> lis
         if before and c.start - before.end <= MAX_GAP and refers_back(c.text):
             result.setdefault(before.key, before)
         into_code = after is not None and _runs_into_code(c, after)
-        if after and (after.start - c.end <= MAX_GAP or into_code) and after.key not in result:
+        listed = bool(after and after.start - c.end <= MAX_GAP and c.text.rstrip().endswith(":")
+                      and LIST_ITEM.match(after.text))
+        if listed:
+            after = _best_item(line[index + 1 :])  # "uses four runlevels:" / the item the question asks about
+        if after and (after.start - c.end <= MAX_GAP or into_code or listed) and after.key not in result:
             announced = _introduces(c.text, after.text) or into_code
             if announced or refers_back(after.text) or _DEFAULT.match(after.text.lstrip()):
                 result[after.key] = after
             if announced and n < len(chosen):  # ("As such, ..."): one step on from a chosen sentence only
                 queue.append(after)
     return list(result.values())
+
+
+def _best_item(following: Sequence[Evidence]) -> Evidence:
+    """Of the list a sentence announces, the item scored best for the question ("By default, System V init in
+    Debian uses four different runlevels:" answers "what is runlevel 1 for?" with "- Level 1, also known as
+    single-user mode, ..."); the first item when none scores better. The list ends where a sentence that is no
+    item follows a gap wider than a line break."""
+    items = [following[0]]
+    for before, sentence in itertools.pairwise(following[:_MAX_ITEMS]):
+        if not LIST_ITEM.match(sentence.text) and sentence.start - before.end > MAX_GAP:
+            break
+        if LIST_ITEM.match(sentence.text):
+            items.append(sentence)
+    return max(items, key=lambda c: c.score)
+
+
+_MAX_ITEMS = 12  # sentences after an announcing one searched for its list's items
 
 
 # "lineheight=dim sets the height of each line. Default value is 1cm.": the default of what the sentence before sets

@@ -23,7 +23,7 @@ PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")  # also where the verifier looks for
 # A fenced code block: one "sentence" (its inner lines, verbatim), never split by the sentence splitter
 _WRAPPED_ON = re.compile(r"^\s*[a-z(]")  # a line that starts in lower case goes on with the sentence before
 _SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d+[.)])\s")
 _TERM_CHARS = 60  # a longer line over an indented one is the start of a paragraph with a hanging indent
 _FIELD = re.compile(r"^\s*[\w-]+:\s")  # "author: ..." (front matter, mail headers)
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)\n?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -101,7 +101,7 @@ def _lines_of(text: str) -> Iterator[tuple[int, str]]:
 
 def _continues(previous: str, line: str) -> bool:
     last = previous.rsplit("\n", 1)[-1]
-    if _SENTENCE_END.search(last) or last.strip().isupper() or _LIST_ITEM.match(line) or _FIELD.match(line):
+    if _SENTENCE_END.search(last) or last.strip().isupper() or LIST_ITEM.match(line) or _FIELD.match(line):
         return False
     return bool(_WRAPPED_ON.match(line)) or _describes(previous, line)
 
