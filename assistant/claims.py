@@ -293,10 +293,10 @@ def contradiction(claim: str, support: str, close: Callable[[str, set[str]], boo
     """
     claim_words, support_words = _prose_words(claim), _prose_words(support)
     claim_stems, support_stems = {stem(w) for w in claim_words}, {stem(w) for w in support_words}
-    negated_claim = _negations(claim_words, support_words, close) if not _hedged(support_words) else []
+    negated_claim = _negations(claim_words, support_words, close) if not _hedged(support_words, claim_words) else []
     if negated_claim:
         return f"negates the passage ({negated_claim[0]!r})"
-    negated_support = _negations(support_words, claim_words, close) if not _hedged(claim_words) else []
+    negated_support = _negations(support_words, claim_words, close) if not _hedged(claim_words, support_words) else []
     if negated_support:
         return f"drops the passage's negation ({negated_support[0]!r})"
     return _antonym(claim_stems, support_stems, _said_otherwise(claim_words, support_words, close)) \
@@ -386,12 +386,13 @@ HEDGES = frozenset("rather instead unless except only omit omitted omits absent 
 _KEEPS_FROM = frozenset("keep keeps kept keeping stop stops stopped stopping".split())
 
 
-def _hedged(tokens: list[str]) -> bool:
+def _hedged(tokens: list[str], others: list[str]) -> bool:
     """Does this side say "not" another way (a hedge or a negating prefix), so that a negation on the other side
     may be the same statement worded differently? A plain negation excuses only a negation of the same thing
-    (``_negations``): "no external software is needed" does not excuse "does not create"."""
-    return any(t in HEDGES or _negated_by_prefix(t) or (t in _KEEPS_FROM and "from" in tokens[i + 1 : i + 4])
-               for i, t in enumerate(tokens))
+    (``_negations``): "no external software is needed" does not excuse "does not create". A prefixed word the
+    other side says too is no other way: "df can show unmounted file systems" does not excuse "cannot show"."""
+    return any(t in HEDGES or (_negated_by_prefix(t) and t not in others)
+               or (t in _KEEPS_FROM and "from" in tokens[i + 1 : i + 4]) for i, t in enumerate(tokens))
 
 
 def is_negation(token: str) -> bool:

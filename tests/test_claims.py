@@ -190,3 +190,11 @@ def test_an_amount_is_the_same_in_another_unit_of_its_kind(claim, support):
     assert missing_values(claim.replace("58", "60").replace("1,024", "1,000").replace("one mebibyte (1 MiB)", "2 MiB")
                           .replace("five", "six"), support) != []
 
+
+
+def test_a_prefixed_word_both_sides_say_is_no_other_way_of_saying_not():
+    support = "This version of df cannot show the space available on unmounted file systems."
+    assert contradiction("df can show the space available on unmounted file systems.", support) is not None
+    assert contradiction("df cannot show the space available on unmounted file systems.", support) is None
+    assert contradiction("The space on file systems that are not mounted is not shown by df.",
+                         "df does not show the space on unmounted file systems.") is None
