@@ -273,7 +273,8 @@ def has_answer_of_type(kind: str, question: str, evidence: str) -> bool:
 
 _REFERS_BACK = re.compile(
     r"^(this|that|these|those|such|it|its|they|their|he|she|his|her|both|the same|as such|thus|hence|therefore)\b"
-    r"|^(\S+\s+){0,8}(this|these|those|such)\s+\w+",
+    r"|^(\S+\s+){0,8}(this|these|those|such)\s+\w+"
+    r"|^(in|at|after|before|for|from|with) that\b",  # "In that case, try again using the package etex."
     re.IGNORECASE,
 )
 

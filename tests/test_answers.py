@@ -311,6 +311,21 @@ def test_a_sentence_that_announces_a_list_brings_the_item_the_question_asks_abou
     assert any(q.startswith("- Level 1, also known as single-user mode") for q in quotes), quotes
 
 
+def test_a_sentence_that_says_what_to_do_in_that_case_comes_along(make_assistant, tmp_files):
+    """AMC's manual: "LaTeX's own limitations may make compilation impossible, producing e.g. a « No room for a new
+    \\toks » error. In that case, try again using the package etex": the remedy leans on the sentence before it,
+    which is what the question's words find."""
+    manual = tmp_files / "limits.md"
+    manual.write_text(
+        "# Limits\n\nThe Brisko compiler's own limitations may make compilation impossible, producing e.g. a "
+        "« No room for a new register » error. In that case, try again using the package widereg, thanks to the "
+        "usepackage command.\n\nThe maximum number of pages per exam is limited to 63.\n", encoding="utf-8")
+    bot = make_assistant()
+    bot.ingest([manual])
+    answer = bot.ask("Brisko stops compiling with a 'No room for a new register' error. What can I do?")
+    assert any("widereg" in c.quote for c in answer.citations), [c.quote for c in answer.citations]
+
+
 def test_a_quoted_sentence_that_runs_into_a_code_block_brings_the_code(make_assistant, tmp_files):
     """Manuals finish a sentence with a command: "you'll want to do" / $ git update-index / "in the new
     repository". Quoted alone the sentence stops short of its answer; the code block is the rest of it."""
