@@ -34,7 +34,7 @@ def test_every_evidence_lies_in_one_chunk_and_the_mix_has_both_kinds_of_unanswer
 
 
 # key-fact accuracy measured 2026-12-07 (docs/calibration.md), less a question or two of slack: regressions fail
-KEY_FACT_FLOORS = {"amc-pdf": 0.63, "article": 0.79, "git-html": 0.60, "handbook-html": 0.66, "manpages-text": 0.58}
+KEY_FACT_FLOORS = {"amc-pdf": 0.65, "article": 0.79, "git-html": 0.61, "handbook-html": 0.73, "manpages-text": 0.58}
 
 
 @pytest.mark.slow
