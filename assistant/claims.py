@@ -2,7 +2,8 @@
 
 - Values: numbers compared as values, whichever way they are written ("forty" = "40", "1,000" = "1000",
   "18th" = "18"); dates by their parts, so "May 18", "18 May" and "2022-05-18" agree and "early April 2022"
-  holds "April 2022"; times of day by their 24-hour readings ("7:25 pm" = "19:25", and not "7:25 am").
+  holds "April 2022"; times of day by their 24-hour readings ("7:25 pm" = "19:25", and not "7:25 am"); an
+  amount with a unit in the other units of its kind too ("5.8cm" holds "58 mm", ``assistant.amounts``).
 - Names: capitalised words and code-like tokens (``--soft``, ``/etc/passwd``, ``git-reset``) compared folded,
   without possessives or plural "s" ("F-16s" = "F-16", "Coşkun's" = "Coskun").
 - Polarity: a negation or an antonym on one side only ("did not", "failed" against "succeeded").
@@ -19,23 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from assistant.amounts import NUMBER_WORD, ORDINALS, UNIT_SIZES, is_number, quantity_values, word_value
 from assistant.questions import MONTHS, STOPWORDS, fold, stem, words
 
-_UNITS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
-_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-             "ninth": 9, "tenth": 10, "twelfth": 12, "twentieth": 20}
-_COUNTED = [u for u in _UNITS if u != "one"]  # "one" is more often a pronoun ("one of them") than a count
-_SMALL = "|".join([*_UNITS, *_TENS])
-# "and" joins only after a scale ("four thousand and ninety-five"); "ten and eleven" are two numbers
-_SCALE = r"(?:" + "|".join(_SCALES) + r")\b(?:\s+and(?=\s+(?:" + _SMALL + r")\b))?"
-# a number word that opens a compound ("twenty one-line descriptions": 20) joins no number before it
-_JOINED = r"(?:" + _SMALL + r")\b(?!-(?!(?:" + _SMALL + r")\b)\w)"
-_NUMBER_WORD = re.compile(r"\b(?:(?:" + "|".join([*_COUNTED, *_TENS, "a dozen", "dozen"]) + r")\b|" + _SCALE + r")"
-                          r"(?:[-\s]+(?:" + _JOINED + r"|" + _SCALE + r"))*", re.IGNORECASE)
 _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+(?:\.\d+)*")  # "4,095," is 4095
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 # a time of day ("7:25 pm", "19:25", "8 am"): compared by its 24-hour readings as well as by its numbers
@@ -84,17 +71,17 @@ def claimed(text: str) -> Claimed:
     iso = [m.groups() for m in _ISO_DATE.finditer(folded)]
     plain = _ISO_DATE.sub(" ", folded)
     numbers = {_number(m.group(0)) for m in _DIGITS.finditer(plain)}
-    numbers |= {str(_word_value(m.group(0))) for m in _NUMBER_WORD.finditer(plain)}
+    numbers |= {str(word_value(m.group(0))) for m in NUMBER_WORD.finditer(plain)}
     numbers |= {str(int(p)) for y, mo, d in iso for p in (y, d)}
     lowered = [w.lower().rstrip(".") for w in words(plain)]
     months = {_MONTH_ABBREVIATIONS.get(w, w) for w in [*lowered, *_date_parts(lowered)]
               if w in MONTHS or w in WEEKDAYS or w in _MONTH_ABBREVIATIONS}
     months |= {MONTHS[int(mo) - 1] for _, mo, _ in iso if 1 <= int(mo) <= 12}
     months -= {"may"} if "May" not in plain and not iso else set()  # "may" the verb
-    numbers |= {str(v) for w, v in _ORDINALS.items()  # "third-largest"; "the first of May"
+    numbers |= {str(v) for w, v in ORDINALS.items()  # "third-largest"; "the first of May"
                 if any(t.startswith(w + "-") or (t == w and months) for t in lowered)}
     return Claimed(frozenset(n for n in numbers if n), frozenset(months), frozenset(_names(plain)),
-                   tuple(dict.fromkeys(stem(w) for w in lowered if w not in STOPWORDS and not _is_number(w))))
+                   tuple(dict.fromkeys(stem(w) for w in lowered if w not in STOPWORDS and not is_number(w))))
 
 
 def _date_parts(lowered: list[str]) -> list[str]:
@@ -108,27 +95,6 @@ def _number(token: str) -> str:
     return str(int(token)) if token.isdigit() else token
 
 
-def _is_number(word: str) -> bool:
-    return word.isdigit() or word in _UNITS or word in _TENS or word in _SCALES
-
-
-def _word_value(phrase: str) -> int:
-    """ "forty-two" -> 42, "two hundred" -> 200, "a dozen" -> 12."""
-    total = current = 0
-    for word in re.split(r"[-\s]+", phrase.lower()):
-        if word in _UNITS:
-            current += _UNITS[word]
-        elif word in _TENS:
-            current += _TENS[word]
-        elif word == "dozen":
-            current = (current or 1) * 12
-        elif word in _SCALES:
-            current = (current or 1) * _SCALES[word]
-            if _SCALES[word] >= 1000:
-                total, current = total + current, 0
-    return total + current
-
-
 def _names(folded: str) -> set[str]:
     """Capitalised words past a sentence start and code-like tokens, without possessive or plural "s"."""
     found = {_bare(m.group(0)) for m in _CODE.finditer(folded) if not _VERSION.fullmatch(m.group(0).strip(".,"))}
@@ -138,7 +104,7 @@ def _names(folded: str) -> set[str]:
         starts_sentence = i == 0 or before.endswith((".", "!", "?", ":", "\n"))
         if word[:1].isupper() and not starts_sentence and word.lower() not in STOPWORDS \
                 and word.lower() not in MONTHS and word.lower() not in WEEKDAYS and len(word) > 1 \
-                and word.lower() not in _UNIT_SIZES:  # "MiB" is a unit, not a name
+                and word.lower() not in UNIT_SIZES:  # "MiB" is a unit, not a name
             parts = word.split("-")  # "Russia-reliant" names Russia; "F-16" and "Turkey-Syria" are names whole
             named = [p for p in parts if p[:1].isupper() or p[:1].isdigit()]
             found |= {_bare(word)} if len(named) == len(parts) else {_bare(p) for p in named}
@@ -150,58 +116,6 @@ def _bare(name: str) -> str:
         return name.strip(".,;:")
     name = re.sub(r"['’]s?$", "", name.strip(".,;:")).lower()
     return name[:-1] if len(name) > 3 and name.endswith("s") and not name.endswith("ss") else name
-
-
-def _units(sizes: dict[str, float | tuple[float, ...]], kind: str) -> dict[str, tuple[str, tuple[float, ...]]]:
-    return {name: (kind, size if isinstance(size, tuple) else (size,)) for name, size in sizes.items()}
-
-
-# units of one kind with their sizes in the kind's base unit ("KB" may mean 1000 or 1024 bytes)
-_UNIT_SIZES = {
-    **_units(dict.fromkeys(["mm", "millimeter", "millimeters", "millimetre", "millimetres"], 1)
-             | dict.fromkeys(["cm", "centimeter", "centimeters", "centimetre", "centimetres"], 10), "length"),
-    **_units(dict.fromkeys(["ms", "millisecond", "milliseconds"], 0.001)
-             | dict.fromkeys(["s", "sec", "secs", "second", "seconds"], 1)
-             | dict.fromkeys(["min", "mins", "minute", "minutes"], 60)
-             | dict.fromkeys(["h", "hr", "hrs", "hour", "hours"], 3600)
-             | dict.fromkeys(["day", "days"], 86400) | dict.fromkeys(["week", "weeks"], 604800), "time"),
-    **_units(dict.fromkeys(["b", "byte", "bytes"], 1)
-             | {f"{p}{suffix}": 1024**n for n, p in enumerate("kmgt", 1) for suffix in ("ib", "i")}
-             | {f"{p}b": (1000**n, 1024**n) for n, p in enumerate("kmgt", 1)}
-             | {f"{prefix}bytes": 1024**n for n, prefix in enumerate(["kibi", "mebi", "gibi", "tebi"], 1)}
-             | {f"{prefix}byte": 1024**n for n, prefix in enumerate(["kibi", "mebi", "gibi", "tebi"], 1)}
-             | {f"{prefix}byte{s}": (1000**n, 1024**n) for n, prefix in enumerate(["kilo", "mega", "giga", "tera"], 1)
-                for s in ("", "s")}, "size"),
-}
-_AMOUNT = r"\d[\d,]*(?:\.\d+)?|\.\d+|" + "|".join([*_UNITS, *_TENS])
-# "5.8cm", "300 seconds", "between 1 and 8 kibibytes" (the unit counts for both)
-_QUANTITY = re.compile(rf"(?<![\w.])({_AMOUNT})(?:\s*(?:,|and|to|or|-|–)\s*({_AMOUNT}))?\s?"
-                       rf"({'|'.join(sorted(_UNIT_SIZES, key=len, reverse=True))})\b", re.IGNORECASE)
-
-
-def quantity_values(text: str) -> set[str]:
-    """Each amount with a unit in ``text`` in the other units of its kind, where that is a plain number: "5.8cm"
-    gives "58" (mm), "300 seconds" gives "5" (minutes), "1,048,576 bytes" gives "1" (MiB)."""
-    found: set[str] = set()
-    for match in _QUANTITY.finditer(text):
-        kind, sizes = _UNIT_SIZES[match.group(3).lower()]
-        for amount in filter(None, match.group(1, 2)):
-            value = float(_word_value(amount)) if amount.lower() in _UNITS or amount.lower() in _TENS else \
-                float(amount.replace(",", ""))
-            for other_kind, other_sizes in set(_UNIT_SIZES.values()):
-                if other_kind == kind:
-                    found |= {_plain(value * size / other) for size in sizes for other in other_sizes}
-    return {v for v in found if v}
-
-
-def _plain(value: float) -> str:
-    """A number as ``claimed`` writes it ("58", "5.8"), or "" when it is no plain number in that unit."""
-    if not 0.001 <= value < 1e12:
-        return ""
-    if abs(value - round(value)) < 1e-9:
-        return str(round(value))
-    text = f"{value:.3f}".rstrip("0")
-    return text if abs(float(text) - value) < 1e-9 else ""
 
 
 def missing_values(claim: str, support: str, context: str = "", known_words: frozenset[str] = frozenset()) -> list[str]:
@@ -457,7 +371,7 @@ def content_words(text: str) -> list[tuple[str, str]]:
     for word in words(fold(text)):
         lowered = word.lower()
         for part in lowered.split("-"):
-            if part and part not in STOPWORDS and part not in MONTHS and not _is_number(part) \
+            if part and part not in STOPWORDS and part not in MONTHS and not is_number(part) \
                     and not part.isdigit():
                 seen.setdefault(stem(part), part)
     return [(w, s) for s, w in seen.items()]

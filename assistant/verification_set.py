@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CLAIMS_FILE = "verification.jsonl"  # each collection's set
 HOLDOUT_FILE = "verification-holdout.jsonl"  # rows written after the verifier's rules, one of each kind
-HOLDOUT2_FILE = "verification-holdout2.jsonl"  # written later still, by a writer who read none of the rules: two
+HOLDOUT2_FILE = "verification-holdout2.jsonl"  # two of each kind, by a writer who read none of the rules
 FAITHFUL_KINDS = ("numbers_as_words", "date_format", "synonym", "reordered", "merged")
 WRONG_KINDS = ("wrong_number", "wrong_date", "wrong_name", "contradiction", "addition", "wrong_citation",
                "no_citation", "outside_knowledge")

@@ -292,8 +292,8 @@ def test_a_quoted_sentence_that_ends_in_a_colon_brings_what_it_announces(make_as
 def test_a_sentence_that_announces_a_list_brings_the_item_the_question_asks_about(make_assistant, tmp_files):
     """The handbook's "System V init in Debian uses four different runlevels:" answers "what is runlevel 1 for?"
     with the item about level 1, not with the first item of the list (level 0)."""
-    manual = tmp_files / "init.md"
-    manual.write_text(
+    answer = ask_of_one_file(
+        make_assistant, tmp_files / "init.md",
         "# Runlevels\n\nBy default, the Quarlon init system uses four different runlevels:\n\n"
         "- Level 0 is only used temporarily, while the computer is powering down.\n"
         "- Level 1, also known as single-user mode, corresponds to the system in degraded mode; it is intended "
@@ -302,10 +302,7 @@ def test_a_sentence_that_announces_a_list_brings_the_item_the_question_asks_abou
         "interface.\n"
         "- Level 6 is used temporarily while the computer restarts.\n\n"
         "The init process starts the programs enabled in the default runlevel, which is usually runlevel 2. "
-        "Administrators rarely change it.\n", encoding="utf-8")
-    bot = make_assistant()
-    bot.ingest([manual])
-    answer = bot.ask("Under the Quarlon init system, what is runlevel 1 for?")
+        "Administrators rarely change it.\n", "Under the Quarlon init system, what is runlevel 1 for?")
     quotes = [c.quote for c in answer.citations]
     assert "By default, the Quarlon init system uses four different runlevels:" in quotes, quotes
     assert any(q.startswith("- Level 1, also known as single-user mode") for q in quotes), quotes
@@ -315,14 +312,12 @@ def test_a_sentence_that_says_what_to_do_in_that_case_comes_along(make_assistant
     """AMC's manual: "LaTeX's own limitations may make compilation impossible, producing e.g. a « No room for a new
     \\toks » error. In that case, try again using the package etex": the remedy leans on the sentence before it,
     which is what the question's words find."""
-    manual = tmp_files / "limits.md"
-    manual.write_text(
+    answer = ask_of_one_file(
+        make_assistant, tmp_files / "limits.md",
         "# Limits\n\nThe Brisko compiler's own limitations may make compilation impossible, producing e.g. a "
         "« No room for a new register » error. In that case, try again using the package widereg, thanks to the "
-        "usepackage command.\n\nThe maximum number of pages per exam is limited to 63.\n", encoding="utf-8")
-    bot = make_assistant()
-    bot.ingest([manual])
-    answer = bot.ask("Brisko stops compiling with a 'No room for a new register' error. What can I do?")
+        "usepackage command.\n\nThe maximum number of pages per exam is limited to 63.\n",
+        "Brisko stops compiling with a 'No room for a new register' error. What can I do?")
     assert any("widereg" in c.quote for c in answer.citations), [c.quote for c in answer.citations]
 
 
