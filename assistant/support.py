@@ -36,9 +36,11 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
     be an integer. The default is 3."), so the quote shows the value. Literal values only (numbers, dates,
     options, paths): a setting's value follows the sentence that introduces it, while a proper name elsewhere
     in the paragraph names something else. A sentence outside the paragraph may join too when it holds every
-    content word of the claim: in a list of settings the closest item may be a sibling's ("Default upper darkness
-    threshold : 1" for "The default darkness threshold is 0.15"), while a value from an item that lacks the claim's
-    words ("Black & white conversion threshold : 0.60") stays out. A sentence that also states numbers the claim
+    value of a claim that states three or more (found in the window or not: "from -131072 to 22 with 3 being the
+    default" where the window's example had "--zl=22"), or every content word of the claim: in a list of
+    settings the closest item may be a sibling's ("Default upper darkness threshold : 1" for "The default
+    darkness threshold is 0.15"), while a value from an item that lacks the claim's words ("Black & white
+    conversion threshold : 0.60") stays out. A sentence that also states numbers the claim
     does not is left out: it tells several values apart ("125 ..., because 126 and 127 are used by POSIX
     shells"), and the claim's may be the wrong one of them. Only the values are measured again: a sentence
     joined for a value is no reason to count the claim's words as supported. Returns the window and the values
@@ -57,11 +59,12 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
         if quote in joined or claimed(quote.text).numbers - said:
             continue
         lacks_words = not inside and bool(absent_words(wanted, quote.text))  # outside: a list item holding every
-        if lacks_words and len(literals) < _MANY_VALUES:  # claim word, or a sentence holding all its many values
-            continue
+        if lacks_words and len(said | set(literals)) < _MANY_VALUES:  # claim word, or a sentence holding all its
+            continue  # many values
         still = missing_values(claim, " ".join(q.text for q in [*joined, quote]), around)
         fewer = [m for m in still if _literal(m)]
-        every_value = len(literals) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
+        every_value = (len(said | set(literals)) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
+                       and said <= claimed(quote.text).numbers)
         if lacks_words and not every_value:
             continue
         if len(fewer) < len(literals):

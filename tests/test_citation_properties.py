@@ -511,6 +511,36 @@ def test_a_sentence_holding_every_one_of_the_claims_many_values_supports_them(em
     assert wrong.verdict == "dropped" and "8" in (wrong.reason or ""), wrong.reason
 
 
+ZSTD_LEVELS = """# COMPRESSION
+
+--compress-level=NUM, --zl=NUM
+    Explicitly set the compression level to use (see --compress, -z) instead of letting it default.
+
+    The level values vary depending on the checksum in effect. Because rsync will negotiate a checksum choice by
+    default, it can be good to combine this option with a --compress-choice (--zc) option. For example:
+
+        rsync -aiv --zc=zstd --zl=22 host:src/ dest/
+
+    For zlib & zlibx compression the valid values are from 1 to 9 with 6 being the default. Specifying --zl=0
+    turns compression off, and specifying --zl=-1 chooses the default level of 6.
+
+    For zstd compression the valid values are from -131072 to 22 with 3 being the default. Specifying 0 chooses
+    the default of 3.
+"""
+
+
+def test_a_sentence_holding_all_the_claims_values_supports_them_though_the_window_had_one(embedder):
+    """rsync(1): "levels from -131072 up to twenty-two, with three as the default": the closest sentence (an
+    example with "--zl=22") holds one of the three values, so only two were missing, and a sentence outside its
+    paragraph joined only for three or more missing ones. It counts the claim's values: the sentence holding all
+    three is the claim's own; one value off and it is not."""
+    judged = judge_against(embedder, Document("/gen/rsync.md", ZSTD_LEVELS, "rsync"))
+    faithful = judged("For zstd, rsync accepts levels from -131072 up to twenty-two, with three as the default [1].")
+    assert faithful.verdict == "kept", faithful.reason
+    wrong = judged("For zstd, rsync accepts levels from -131072 up to twenty-two, with four as the default [1].")
+    assert wrong.verdict == "dropped" and "4" in (wrong.reason or ""), wrong.reason
+
+
 def test_a_word_the_passage_says_otherwise_is_no_antonym_of_another_of_its_words(embedder):
     """"autoclean deletes only packages that can no longer be downloaded" against a passage that says "removes"
     for "deletes", and "APT keeps a copy of each downloaded file" about something else: "keeps" is not what the
