@@ -264,13 +264,14 @@ def _stems(text: str) -> list[str]:
     return [stem(w) for w in _prose_words(text) if w not in STOPWORDS]
 
 
+OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # "--no-checkout", "-P"
 # an option names a setting and states nothing: "--color=never" negates nothing, and "--no-checkout is assumed"
 # does not say "checkout" against a passage's "Do not checkout"
-_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*(?:=\S+)?")
+_OPTION_SETTING = re.compile(OPTION.pattern + r"(?:=\S+)?")
 
 
 def _prose_words(text: str) -> list[str]:
-    return [w.lower() for w in words(_OPTION.sub(" ", text))]
+    return [w.lower() for w in words(_OPTION_SETTING.sub(" ", text))]
 
 
 def _negations(tokens: list[str], others: list[str], close: Callable[[str, set[str]], bool] | None) -> list[str]:

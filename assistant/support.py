@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.claims import WEEKDAYS, claimed, content_words, missing_values
+from assistant.claims import OPTION, WEEKDAYS, claimed, content_words, missing_values
 from assistant.instructions import instruction_sentences
 from assistant.questions import MONTHS, acronyms
 from ingest.chunking import PARAGRAPH_BREAK
@@ -56,15 +56,16 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
             break
         inside = any(quote.chunk.id == q.chunk.id and start <= quote.start and quote.end <= end
                      for q, (start, end) in zip(window, paragraphs, strict=True))
-        if quote in joined or claimed(quote.text).numbers - said:
+        stated = claimed(quote.text).numbers
+        if quote in joined or stated - said:
             continue
-        lacks_words = not inside and bool(absent_words(wanted, quote.text))  # outside: a list item holding every
-        if lacks_words and len(said | set(literals)) < _MANY_VALUES:  # claim word, or a sentence holding all its
-            continue  # many values
+        many = len(said | set(literals)) >= _MANY_VALUES  # outside, a sentence may join for holding all of these
+        lacks_words = not inside and bool(absent_words(wanted, quote.text))  # (or, a list item, every claim word)
+        if lacks_words and not many:
+            continue
         still = missing_values(claim, " ".join(q.text for q in [*joined, quote]), around)
         fewer = [m for m in still if _literal(m)]
-        every_value = (len(said | set(literals)) >= _MANY_VALUES and not fewer  # "Thu, 07 Apr 2005 22:13:13 +0200"
-                       and said <= claimed(quote.text).numbers)
+        every_value = many and not fewer and said <= stated  # "Thu, 07 Apr 2005 22:13:13 +0200"
         if lacks_words and not every_value:
             continue
         if len(fewer) < len(literals):
@@ -76,7 +77,6 @@ def with_values_nearby(claim: str, window: list[Quote], missing: Sequence[str],
 
 _MANY_VALUES = 3  # values a sentence outside the window's paragraph must hold, all of them, to join for them
 _ENTRY = re.compile(r"^\s*(?:[-*+\u2022]\s+)?(--?[A-Za-z][\w-]*)")  # an option opening an entry: "- --search file"
-_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _SAYS_THE_SAME = 2  # content words of the claim a sibling entry holds for it to say what the claim says
 _MOST_OF_IT = 0.5  # share of the claim's content words a sentence holds to say what the claim says
 
@@ -87,15 +87,15 @@ def swapped_entry(claim: str, window: Sequence[Quote]) -> str | None:
     this package" and "--search file (or -S), which finds the package(s) containing the file". The option's own
     entry holds fewer of the claim's other words than an entry for an option the claim does not name, which
     holds two or more ("--max-depth=0 is the same as --summarize" is not beaten by "-b ... equivalent to ...")."""
-    named = set(_OPTION.findall(claim))
+    named = set(OPTION.findall(claim))
     if len(window) < 2 or not named:
         return None
-    wanted = {s for _, s in content_words(_OPTION.sub(" ", claim))}
+    wanted = {s for _, s in content_words(OPTION.sub(" ", claim))}
 
     def covered(text: str) -> int:
-        return len(wanted & {s for _, s in content_words(_OPTION.sub(" ", text))})
+        return len(wanted & {s for _, s in content_words(OPTION.sub(" ", text))})
 
-    entries = [(found.group(1), set(_OPTION.findall(q.text)), covered(q.text))
+    entries = [(found.group(1), set(OPTION.findall(q.text)), covered(q.text))
                for q in window if (found := _ENTRY.match(q.text))]
     for option, _, cover in entries:
         if option not in named:
